@@ -1,0 +1,15 @@
+package io.squashproxy.core.blob;
+
+import io.squashproxy.core.digest.Digest;
+import java.io.IOException;
+import java.io.InputStream;
+
+/**
+ * Where a squash reads an image's blobs from. Implementations return the raw stored bytes; the caller
+ * verifies them against the digest, so a source need not (but may) verify on its own.
+ */
+@FunctionalInterface
+public interface BlobSource {
+  /** Opens the blob; throws {@link java.io.FileNotFoundException} or similar when it is absent. */
+  InputStream open(Digest digest) throws IOException;
+}

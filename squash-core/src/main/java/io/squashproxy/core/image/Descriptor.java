@@ -1,0 +1,46 @@
+package io.squashproxy.core.image;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.squashproxy.core.digest.Digest;
+
+/**
+ * An OCI content descriptor. {@code json} is the descriptor object as it appeared (with annotations,
+ * urls, platform and any other fields), so rewriting a document can copy it untouched.
+ */
+public record Descriptor(String mediaType, Digest digest, long size, ObjectNode json) {
+
+  public static Descriptor of(String mediaType, Digest digest, long size) {
+    ObjectNode json = ImageJson.MAPPER.createObjectNode();
+    json.put("mediaType", mediaType);
+    json.put("digest", digest.toString());
+    json.put("size", size);
+    return new Descriptor(mediaType, digest, size, json);
+  }
+
+  /** Reads and validates a descriptor; {@code what} names it in errors ("layer 3 of manifest ..."). */
+  public static Descriptor parse(JsonNode node, String what) throws InvalidImageException {
+    if (node == null || !node.isObject()) {
+      throw new InvalidImageException(what + " is not a descriptor object");
+    }
+    JsonNode mediaType = node.get("mediaType");
+    JsonNode digest = node.get("digest");
+    JsonNode size = node.get("size");
+    if (mediaType == null || !mediaType.isTextual()) {
+      throw new InvalidImageException(what + " lacks mediaType");
+    }
+    if (digest == null || !digest.isTextual()) {
+      throw new InvalidImageException(what + " lacks digest");
+    }
+    if (size == null || !size.isIntegralNumber() || !size.canConvertToLong() || size.asLong() < 0) {
+      throw new InvalidImageException(what + " has a missing, negative or non-integer size");
+    }
+    Digest d;
+    try {
+      d = Digest.parse(digest.asText());
+    } catch (IllegalArgumentException e) {
+      throw new InvalidImageException(what + ": " + e.getMessage());
+    }
+    return new Descriptor(mediaType.asText(), d, size.asLong(), (ObjectNode) node);
+  }
+}

@@ -1,0 +1,149 @@
+package io.squashproxy.core.squash;
+
+import io.squashproxy.core.layer.EntryPaths;
+import io.squashproxy.core.tar.TarEntry;
+import io.squashproxy.core.tar.TarType;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.Map;
+import java.util.NavigableMap;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * The root file system as layers are applied in order, holding only metadata: which layer and entry
+ * provides each path. Applying follows the OCI layer changeset rules: later entries replace earlier ones,
+ * whiteouts and opaque markers hide lower layers only, and a changed type hides everything below the old
+ * path. Hard links bind to the inode the target path holds when the link is applied, as {@code link(2)}
+ * does, so a link keeps its content when its target path is later replaced or deleted.
+ */
+final class FsTree {
+
+  /** A file-system object with content: a regular file, symlink, device or fifo (anything but a dir). */
+  static final class Inode {
+    final int layer;
+    final int ordinal;
+    final String path;
+
+    Inode(int layer, int ordinal, String path) {
+      this.layer = layer;
+      this.ordinal = ordinal;
+      this.path = path;
+    }
+
+    long position() {
+      return FsTree.position(layer, ordinal);
+    }
+  }
+
+  /** What a path holds: a directory (inode null) or a name for an inode; from entry (layer, ordinal). */
+  record Node(boolean dir, int layer, int ordinal, Inode inode) {
+    long position() {
+      return FsTree.position(layer, ordinal);
+    }
+  }
+
+  final TreeMap<String, Node> nodes = new TreeMap<>();
+  /** Directories removed, replaced or made opaque in layers at or above {@link #trackFrom}. */
+  final Set<String> resetDirs = new HashSet<>();
+  private final int trackFrom;
+
+  FsTree(int trackFrom) {
+    this.trackFrom = trackFrom;
+  }
+
+  static long position(int layer, int ordinal) {
+    return ((long) layer << 32) | (ordinal & 0xffffffffL);
+  }
+
+  /** Applies {@code .wh.NAME}: deletes NAME and everything under it from lower layers. */
+  void whiteout(String path, int layer) {
+    Node n = nodes.get(path);
+    if (n != null && n.layer < layer) {
+      nodes.remove(path);
+    }
+    removeDescendants(path, layer);
+    markReset(path, layer);
+  }
+
+  /** Applies {@code DIR/.wh..wh..opq}: hides every lower-layer descendant of DIR. */
+  void opaque(String dir, int layer) {
+    removeDescendants(dir, layer);
+    markReset(dir, layer);
+  }
+
+  /**
+   * Applies a member. {@code path} is cleaned.
+   *
+   * @throws IllegalArgumentException naming what is wrong (a hard link to a missing path, a parent that
+   *     is not a directory)
+   */
+  void add(String path, TarEntry entry, int layer, int ordinal) {
+    checkParents(path);
+    Node existing = nodes.get(path);
+    if (entry.isDirectory()) {
+      // A dir over a dir replaces metadata and keeps the children; a dir over anything else replaces it.
+      nodes.put(path, new Node(true, layer, ordinal, null));
+      return;
+    }
+    Inode inode;
+    if (entry.type() == TarType.HARDLINK) {
+      String target;
+      try {
+        target = EntryPaths.clean(entry.linkName());
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("hard link target '" + entry.linkName() + "': " + e.getMessage());
+      }
+      Node t = nodes.get(target);
+      if (t == null) {
+        throw new IllegalArgumentException("hard link to '" + entry.linkName() + "', which does not exist");
+      }
+      if (t.dir) {
+        throw new IllegalArgumentException("hard link to '" + entry.linkName() + "', which is a directory");
+      }
+      inode = t.inode;
+    } else {
+      inode = new Inode(layer, ordinal, path);
+    }
+    if (existing != null && existing.dir) {
+      removeDescendants(path, Integer.MAX_VALUE);
+      markReset(path, layer);
+    }
+    nodes.put(path, new Node(false, layer, ordinal, inode));
+  }
+
+  private void checkParents(String path) {
+    for (String a = EntryPaths.parent(path); a != null && !a.isEmpty(); a = EntryPaths.parent(a)) {
+      Node n = nodes.get(a);
+      if (n == null) {
+        continue; // an implicit parent; extractors create it
+      }
+      if (n.dir) {
+        return;
+      }
+      throw new IllegalArgumentException("parent '" + a + "' is not a directory (clients refuse this layer)");
+    }
+  }
+
+  /** Removes descendants (not {@code dir} itself) that come from layers below {@code layer}. */
+  private void removeDescendants(String dir, int layer) {
+    NavigableMap<String, Node> sub = descendants(nodes, dir);
+    for (Iterator<Map.Entry<String, Node>> it = sub.entrySet().iterator(); it.hasNext(); ) {
+      if (it.next().getValue().layer < layer) {
+        it.remove();
+      }
+    }
+  }
+
+  private void markReset(String path, int layer) {
+    if (layer >= trackFrom) {
+      resetDirs.add(path);
+    }
+  }
+
+  static <V> NavigableMap<String, V> descendants(NavigableMap<String, V> map, String dir) {
+    return dir.isEmpty()
+        ? map.tailMap("", false)
+        : map.subMap(EntryPaths.descendantsFrom(dir), true, EntryPaths.descendantsTo(dir), false);
+  }
+}

@@ -1,0 +1,175 @@
+package io.squashproxy.core.squash;
+
+import io.squashproxy.core.layer.EntryPaths;
+import io.squashproxy.core.layer.Whiteouts;
+import io.squashproxy.core.squash.FsTree.Inode;
+import io.squashproxy.core.squash.FsTree.Node;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.NavigableMap;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * Which source entries the squashed layer is made of, and under which names. The output is written in
+ * source order (layer by layer, entry by entry), so parents mostly precede children and every hard link
+ * follows the member that carries its content.
+ */
+final class MergePlan {
+
+  /** What to write when the source entry at a position streams by. */
+  sealed interface Emission permits Dir, Content, Link {}
+
+  /** A directory, under its (cleaned) path. */
+  record Dir(String path) implements Emission {}
+
+  /** The entry's content and metadata under {@code path}: the first surviving name of the inode. */
+  record Content(String path, Inode inode) implements Emission {}
+
+  /** A hard link named {@code path} to the inode's first name, carrying the inode's metadata. */
+  record Link(String path, Inode inode, String target) implements Emission {}
+
+  /** Emissions by source position ({@link FsTree#position}). */
+  final Map<Long, Emission> byPosition = new HashMap<>();
+  /** Whiteout and opaque entry names, sorted, written before everything else (partial squash only). */
+  final List<String> whiteouts = new ArrayList<>();
+  private final Set<Integer> layersNeeded = new HashSet<>();
+
+  boolean needsLayer(int layer) {
+    return layersNeeded.contains(layer);
+  }
+
+  /**
+   * @param tree the file system after every layer
+   * @param lower the file system after the kept layers (empty for a full squash)
+   * @param keep how many layers are kept as they are
+   */
+  static MergePlan build(FsTree tree, NavigableMap<String, Node> lower, int keep) {
+    MergePlan plan = new MergePlan();
+    Map<Inode, List<Map.Entry<String, Node>>> members = new IdentityHashMap<>();
+    for (Map.Entry<String, Node> e : tree.nodes.entrySet()) {
+      Node node = e.getValue();
+      if (node.layer() < keep) {
+        continue; // unchanged since the kept layers
+      }
+      if (node.dir()) {
+        plan.put(node.position(), new Dir(e.getKey()));
+      } else {
+        members.computeIfAbsent(node.inode(), k -> new ArrayList<>()).add(e);
+      }
+    }
+    for (Map.Entry<Inode, List<Map.Entry<String, Node>>> group : members.entrySet()) {
+      Inode inode = group.getKey();
+      List<Map.Entry<String, Node>> names = group.getValue();
+      names.sort(Comparator.comparingLong(e -> e.getValue().position()));
+      Map.Entry<String, Node> primary = names.get(0);
+      for (Map.Entry<String, Node> e : names) {
+        if (e.getValue().position() == inode.position()) {
+          primary = e; // the original name survives: keep content where it was
+        }
+      }
+      plan.put(inode.position(), new Content(primary.getKey(), inode));
+      for (Map.Entry<String, Node> e : names) {
+        if (e != primary) {
+          plan.put(e.getValue().position(), new Link(e.getKey(), inode, primary.getKey()));
+        }
+      }
+    }
+    if (!lower.isEmpty()) {
+      plan.planWhiteouts(tree, lower);
+    }
+    return plan;
+  }
+
+  private void put(long position, Emission emission) {
+    Emission previous = byPosition.put(position, emission);
+    if (previous != null) {
+      throw new IllegalStateException("two emissions at one position: " + previous + ", " + emission);
+    }
+    layersNeeded.add((int) (position >>> 32));
+  }
+
+  /**
+   * Whiteouts for the paths of the kept layers that the squashed layers hide. A directory the squashed
+   * layers reset (opaque marker, or deleted and made again) whose every lower descendant is hidden gets
+   * one opaque marker; other hidden paths get one whiteout at the topmost hidden name.
+   */
+  private void planWhiteouts(FsTree tree, NavigableMap<String, Node> lower) {
+    TreeMap<String, Node> fin = tree.nodes;
+    Set<String> hiddenRoots = new HashSet<>();
+    Map<String, Boolean> opaqueDirs = new HashMap<>();
+    TreeMap<String, Boolean> names = new TreeMap<>();
+    for (Map.Entry<String, Node> e : lower.entrySet()) {
+      String path = e.getKey();
+      if (path.isEmpty() || fin.containsKey(path)) {
+        continue; // unchanged, or replaced by an entry of the squashed layer
+      }
+      // Hide the topmost name that no longer exists at all; an implicit parent (no entry of its own, only
+      // children) is gone once its last child is, and must be whited out itself.
+      String target = topmostGone(path, fin);
+      if (coveredByAncestor(target, fin, hiddenRoots, opaqueDirs) || hiddenRoots.contains(target)) {
+        continue;
+      }
+      String parent = EntryPaths.parent(target);
+      boolean opaque = opaqueDirs.computeIfAbsent(parent, d -> qualifiesForOpaque(d, tree, lower));
+      if (opaque) {
+        names.put(Whiteouts.opaqueFor(parent), true);
+      } else {
+        names.put(Whiteouts.whiteoutFor(target), true);
+        hiddenRoots.add(target);
+      }
+    }
+    whiteouts.addAll(names.keySet());
+  }
+
+  private static String topmostGone(String path, TreeMap<String, Node> fin) {
+    String target = path;
+    for (String a = EntryPaths.parent(path); a != null && !a.isEmpty(); a = EntryPaths.parent(a)) {
+      if (fin.containsKey(a) || !FsTree.descendants(fin, a).isEmpty()) {
+        break;
+      }
+      target = a;
+    }
+    return target;
+  }
+
+  private static boolean coveredByAncestor(String path, TreeMap<String, Node> fin, Set<String> hiddenRoots,
+      Map<String, Boolean> opaqueDirs) {
+    for (String a = EntryPaths.parent(path); a != null; a = EntryPaths.parent(a)) {
+      if (hiddenRoots.contains(a) || Boolean.TRUE.equals(opaqueDirs.get(a))) {
+        return true;
+      }
+      if (a.isEmpty()) {
+        return false;
+      }
+      Node n = fin.get(a);
+      if (n != null && !n.dir()) {
+        return true; // a non-directory now stands where the parent was
+      }
+    }
+    return false;
+  }
+
+  private static boolean qualifiesForOpaque(String dir, FsTree tree, NavigableMap<String, Node> lower) {
+    if (!tree.resetDirs.contains(dir)) {
+      return false;
+    }
+    if (!dir.isEmpty()) {
+      Node n = tree.nodes.get(dir);
+      if (n != null && !n.dir()) {
+        return false;
+      }
+    }
+    for (Map.Entry<String, Node> e : FsTree.descendants(lower, dir).entrySet()) {
+      if (tree.nodes.get(e.getKey()) == e.getValue()) {
+        return false; // a lower descendant still shows: an opaque marker would hide it
+      }
+    }
+    return true;
+  }
+}

@@ -1,0 +1,53 @@
+package io.squashproxy.core.squash;
+
+import java.time.Duration;
+
+/**
+ * What a squash did.
+ *
+ * @param compressedBytesBefore sum of the source layers' blob sizes
+ * @param compressedBytesAfter sum of the result's layer blob sizes
+ * @param uncompressedBytesBefore sum of the source layers' tar sizes
+ * @param uncompressedBytesAfter sum of the result layers' tar sizes (kept layers counted as they were)
+ */
+public record SquashReport(
+    int layersBefore,
+    int layersAfter,
+    long compressedBytesBefore,
+    long compressedBytesAfter,
+    long uncompressedBytesBefore,
+    long uncompressedBytesAfter,
+    Duration elapsed) {
+
+  public long bytesSaved() {
+    return compressedBytesBefore - compressedBytesAfter;
+  }
+
+  public double percentSaved() {
+    return compressedBytesBefore == 0 ? 0 : 100.0 * bytesSaved() / compressedBytesBefore;
+  }
+
+  /** One line for logs and the CLI. */
+  public String summary() {
+    return String.format(java.util.Locale.ROOT,
+        "layers %d -> %d, compressed %s -> %s (saved %s, %.1f%%), uncompressed %s -> %s, took %.2fs",
+        layersBefore, layersAfter, bytes(compressedBytesBefore), bytes(compressedBytesAfter),
+        bytes(bytesSaved()), percentSaved(), bytes(uncompressedBytesBefore), bytes(uncompressedBytesAfter),
+        elapsed.toMillis() / 1000.0);
+  }
+
+  public static String bytes(long n) {
+    long abs = Math.abs(n);
+    if (abs < 1024) {
+      return n + " B";
+    }
+    String[] units = {"KiB", "MiB", "GiB", "TiB"};
+    double v = n;
+    int u = -1;
+    while (Math.abs(v) >= 1024 && u < units.length - 1) {
+      v /= 1024;
+      u++;
+    }
+    return String.format(java.util.Locale.ROOT, "%.1f %s", v, units[u]);
+  }
+}

@@ -1,0 +1,362 @@
+package io.squashproxy.core.squash;
+
+import io.squashproxy.core.blob.BlobSource;
+import io.squashproxy.core.digest.Digest;
+import io.squashproxy.core.digest.DigestMismatchException;
+import io.squashproxy.core.digest.DigestingOutputStream;
+import io.squashproxy.core.digest.VerifyingInputStream;
+import io.squashproxy.core.image.Descriptor;
+import io.squashproxy.core.image.ImageConfig;
+import io.squashproxy.core.image.ImageManifest;
+import io.squashproxy.core.image.InvalidImageException;
+import io.squashproxy.core.image.MediaTypes;
+import io.squashproxy.core.layer.Compression;
+import io.squashproxy.core.layer.EntryPaths;
+import io.squashproxy.core.layer.Whiteouts;
+import io.squashproxy.core.squash.FsTree.Inode;
+import io.squashproxy.core.squash.FsTree.Node;
+import io.squashproxy.core.tar.TarEntry;
+import io.squashproxy.core.tar.TarReader;
+import io.squashproxy.core.tar.TarType;
+import io.squashproxy.core.tar.TarWriter;
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
+import java.io.FilterInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.NavigableMap;
+import java.util.TreeMap;
+
+/**
+ * Merges an image's layers into one (or keeps the first N and merges the rest).
+ *
+ * <p>Two passes. The first streams every layer once, verifying its blob digest, size and diff_id, spooling
+ * the uncompressed tar of each layer to be merged into the work directory, and applying its headers to an
+ * in-memory {@link FsTree} (metadata only). The second streams the spooled tars in order and writes the
+ * entries that survive into one compressed tar. Heap use depends on the number of paths, never on the
+ * size of the content.
+ */
+public final class Squasher {
+  private static final int MAX_CONFIG_BYTES = 16 << 20;
+
+  private final SquashListener listener;
+
+  public Squasher() {
+    this(SquashListener.NONE);
+  }
+
+  public Squasher(SquashListener listener) {
+    this.listener = listener;
+  }
+
+  /**
+   * Squashes the image that {@code manifestBytes} describes.
+   *
+   * @param workDir where temporary files and the new layer blob go; the temporaries are removed on success
+   *     and on failure, the layer blob on failure
+   * @throws InvalidImageException for broken documents ({@link io.squashproxy.core.image.NotAnImageException}
+   *     for documents that are not single container images)
+   * @throws SquashException for broken layers, naming layer and entry
+   */
+  public SquashResult squash(byte[] manifestBytes, BlobSource blobs, SquashOptions options, Path workDir)
+      throws IOException {
+    long started = System.nanoTime();
+    ImageManifest manifest = ImageManifest.parse(manifestBytes);
+    Digest manifestDigest = Digest.sha256(manifestBytes);
+    byte[] configBytes = readConfig(blobs, manifest.config());
+    ImageConfig config = ImageConfig.parse(configBytes);
+    List<Descriptor> layers = manifest.layers();
+    if (config.diffIds().size() != layers.size()) {
+      throw new InvalidImageException("manifest has " + layers.size() + " layers but config has "
+          + config.diffIds().size() + " diff_ids");
+    }
+    int total = layers.size();
+    int keep = Math.min(options.keepLayers(), total);
+    if (total - keep <= 1) {
+      return unchanged(manifest, manifestBytes, manifestDigest, configBytes, started);
+    }
+    for (int i = keep; i < total; i++) {
+      String mt = layers.get(i).mediaType();
+      if (!MediaTypes.isSquashableLayer(mt)) {
+        throw SquashException.inLayer(i, layers.get(i).digest(), null,
+            "media type " + mt + " cannot be squashed", null);
+      }
+    }
+    Files.createDirectories(workDir);
+    Path tmp = Files.createTempDirectory(workDir, "squash-");
+    Path layerFile = Files.createTempFile(workDir, "squashed-", ".blob");
+    boolean ok = false;
+    try {
+      FsTree tree = new FsTree(keep);
+      NavigableMap<String, Node> lower = Collections.emptyNavigableMap();
+      long[] tarSizes = new long[total];
+      long budget = options.maxUncompressedBytes();
+      for (int i = 0; i < total; i++) {
+        if (i == keep && keep > 0) {
+          lower = new TreeMap<>(tree.nodes);
+        }
+        Path spool = i >= keep ? tmp.resolve("layer-" + i + ".tar") : null;
+        tarSizes[i] = indexLayer(i, layers.get(i), config.diffIds().get(i), blobs, tree, spool, budget);
+        budget -= tarSizes[i];
+        listener.layerRead(i, total, layers.get(i), tarSizes[i]);
+      }
+      MergePlan plan = MergePlan.build(tree, lower, keep);
+      Written written = writeLayer(plan, layers, keep, tmp, blobs, options.compression(), layerFile);
+
+      Descriptor squashedLayer = Descriptor.of(
+          manifest.family().layerMediaType(options.compression().algorithm()), written.digest, written.size);
+      String createdBy = "squash-proxy: squashed layers " + (keep + 1) + "-" + total + " of " + manifestDigest;
+      byte[] newConfig = config.squashed(keep, written.diffId, createdBy, options.describe());
+      Digest configDigest = Digest.sha256(newConfig);
+      Descriptor configDesc = withDigest(manifest.config(), configDigest, newConfig.length);
+      List<Descriptor> newLayers = new ArrayList<>(layers.subList(0, keep));
+      newLayers.add(squashedLayer);
+      byte[] newManifest = manifest.rewrite(configDesc, newLayers);
+
+      long keptCompressed = layers.subList(0, keep).stream().mapToLong(Descriptor::size).sum();
+      long keptTar = 0;
+      long allTar = 0;
+      for (int i = 0; i < total; i++) {
+        allTar += tarSizes[i];
+        keptTar += i < keep ? tarSizes[i] : 0;
+      }
+      SquashReport report = new SquashReport(total, keep + 1, manifest.totalLayerSize(),
+          keptCompressed + written.size, allTar, keptTar + written.tarSize,
+          Duration.ofNanos(System.nanoTime() - started));
+      ok = true;
+      return new SquashResult(true, newManifest, Digest.sha256(newManifest),
+          manifest.family().manifestMediaType(), newConfig, configDigest, newLayers, squashedLayer, layerFile,
+          written.diffId, report);
+    } finally {
+      deleteTree(tmp);
+      if (!ok) {
+        Files.deleteIfExists(layerFile);
+      }
+    }
+  }
+
+  private SquashResult unchanged(ImageManifest manifest, byte[] manifestBytes, Digest manifestDigest,
+      byte[] configBytes, long started) {
+    long size = manifest.totalLayerSize();
+    SquashReport report = new SquashReport(manifest.layers().size(), manifest.layers().size(), size, size, -1,
+        -1, Duration.ofNanos(System.nanoTime() - started));
+    return new SquashResult(false, manifestBytes, manifestDigest, manifest.family().manifestMediaType(),
+        configBytes, manifest.config().digest(), manifest.layers(), null, null, null, report);
+  }
+
+  private static Descriptor withDigest(Descriptor source, Digest digest, long size) {
+    var json = source.json().deepCopy();
+    json.put("digest", digest.toString());
+    json.put("size", size);
+    return new Descriptor(source.mediaType(), digest, size, json);
+  }
+
+  private static byte[] readConfig(BlobSource blobs, Descriptor config) throws IOException {
+    if (config.size() > MAX_CONFIG_BYTES) {
+      throw new InvalidImageException("image config of " + config.size() + " bytes is larger than "
+          + MAX_CONFIG_BYTES);
+    }
+    try (InputStream in = new VerifyingInputStream(blobs.open(config.digest()), "image config "
+        + config.digest(), config.digest(), config.size())) {
+      byte[] bytes = in.readAllBytes();
+      return bytes;
+    } catch (DigestMismatchException e) {
+      throw new InvalidImageException(e.getMessage(), e);
+    }
+  }
+
+  /** Pass 1 for one layer: verify, spool (if {@code spool} is set) and apply headers. Returns tar bytes. */
+  private long indexLayer(int index, Descriptor layer, Digest diffId, BlobSource blobs, FsTree tree, Path spool,
+      long budget) throws IOException {
+    String current = null;
+    try (InputStream raw = blobs.open(layer.digest());
+        VerifyingInputStream blob = new VerifyingInputStream(raw, "blob", layer.digest(), layer.size());
+        VerifyingInputStream tar = new VerifyingInputStream(Compression.decompress(blob), "uncompressed content",
+            diffId, -1);
+        OutputStream spoolOut = spool == null ? OutputStream.nullOutputStream()
+            : new BufferedOutputStream(Files.newOutputStream(spool), 1 << 16)) {
+      LimitedTee tee = new LimitedTee(tar, spoolOut, budget);
+      TarReader reader = new TarReader(tee);
+      int ordinal = 0;
+      for (TarEntry e = reader.next(); e != null; e = reader.next(), ordinal++) {
+        current = e.name();
+        apply(tree, e, index, ordinal);
+      }
+      current = null;
+      tee.transferTo(OutputStream.nullOutputStream()); // trailing zero blocks also count for diff_id
+      blob.drainAndVerify();
+      return tee.count;
+    } catch (SquashException e) {
+      throw e;
+    } catch (DigestMismatchException e) {
+      throw SquashException.inLayer(index, layer.digest(), null, "digest mismatch: " + e.getMessage(), e);
+    } catch (IllegalArgumentException e) {
+      throw SquashException.inLayer(index, layer.digest(), current, e.getMessage(), e);
+    } catch (IOException e) {
+      String problem = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+      throw SquashException.inLayer(index, layer.digest(), current,
+          "unreadable layer (truncated or corrupt?): " + problem, e);
+    }
+  }
+
+  private static void apply(FsTree tree, TarEntry e, int layer, int ordinal) {
+    String path;
+    try {
+      path = EntryPaths.clean(e.name());
+    } catch (IllegalArgumentException ex) {
+      throw new IllegalArgumentException("unsafe entry name: " + ex.getMessage());
+    }
+    String base = EntryPaths.baseName(path);
+    String parent = EntryPaths.parent(path);
+    if (Whiteouts.isOpaque(base)) {
+      tree.opaque(parent, layer);
+    } else if (Whiteouts.isMeta(base)) {
+      // AUFS bookkeeping: no file-system meaning
+    } else if (Whiteouts.isWhiteout(base)) {
+      String deleted = Whiteouts.deletedName(base);
+      if (deleted.equals(".") || deleted.equals("..")) {
+        throw new IllegalArgumentException("whiteout of '" + deleted + "' is not allowed");
+      }
+      tree.whiteout(EntryPaths.child(parent, deleted), layer);
+    } else if (path.isEmpty() && !e.isDirectory()) {
+      throw new IllegalArgumentException("the root must be a directory");
+    } else {
+      tree.add(path, e, layer, ordinal);
+    }
+  }
+
+  private record Written(Digest digest, long size, Digest diffId, long tarSize) {}
+
+  /** Pass 2: stream the planned entries, in source order, into one compressed tar. */
+  private Written writeLayer(MergePlan plan, List<Descriptor> layers, int keep, Path tmp, BlobSource blobs,
+      Compression compression, Path layerFile) throws IOException {
+    DigestingOutputStream compressed;
+    DigestingOutputStream tarDigest;
+    try (OutputStream file = Files.newOutputStream(layerFile)) {
+      compressed = new DigestingOutputStream(new BufferedOutputStream(file, 1 << 16));
+      OutputStream compressor = compression.compress(compressed);
+      tarDigest = new DigestingOutputStream(new BufferedOutputStream(compressor, 1 << 16));
+      TarWriter out = new TarWriter(tarDigest);
+      for (String name : plan.whiteouts) {
+        out.putEntry(TarEntry.of(name, TarType.REGULAR, 0, 0));
+      }
+      Map<Inode, TarEntry> firstNames = new HashMap<>();
+      for (int i = 0; i < layers.size(); i++) {
+        if (!plan.needsLayer(i)) {
+          continue;
+        }
+        try (InputStream in = openForPass2(i, layers.get(i), keep, tmp, blobs)) {
+          TarReader reader = new TarReader(in);
+          int ordinal = 0;
+          for (TarEntry e = reader.next(); e != null; e = reader.next(), ordinal++) {
+            MergePlan.Emission emission = plan.byPosition.get(FsTree.position(i, ordinal));
+            if (emission != null) {
+              emit(out, emission, e, reader, firstNames);
+            }
+          }
+        }
+        listener.layerWritten(i, layers.size(), compressed.count());
+      }
+      out.finish();
+      tarDigest.flush();
+      compressor.close(); // finishes the compressed stream and closes the file
+    }
+    return new Written(compressed.digest(), compressed.count(), tarDigest.digest(), tarDigest.count());
+  }
+
+  private static void emit(TarWriter out, MergePlan.Emission emission, TarEntry e, TarReader reader,
+      Map<Inode, TarEntry> firstNames) throws IOException {
+    if (emission instanceof MergePlan.Dir d) {
+      out.putEntry(e.withName(d.path().isEmpty() ? "./" : d.path() + "/"));
+    } else if (emission instanceof MergePlan.Content c) {
+      TarEntry header = e.withName(c.path());
+      if (header.isHardlink()) {
+        throw new IllegalStateException("content source is a hard link: " + e);
+      }
+      out.putEntry(header);
+      if (header.isRegular()) {
+        out.copyContent(reader.content());
+      }
+      firstNames.put(c.inode(), header);
+    } else if (emission instanceof MergePlan.Link l) {
+      TarEntry first = firstNames.get(l.inode());
+      if (first == null) {
+        throw new IllegalStateException("hard link " + l.path() + " precedes its target " + l.target());
+      }
+      out.putEntry(first.asHardlink(l.path(), l.target()));
+    }
+  }
+
+  private static InputStream openForPass2(int index, Descriptor layer, int keep, Path tmp, BlobSource blobs)
+      throws IOException {
+    if (index >= keep) {
+      return new BufferedInputStream(Files.newInputStream(tmp.resolve("layer-" + index + ".tar")), 1 << 16);
+    }
+    // A kept layer holds content that a hard link in the squashed layers needs (rare): read it again.
+    return Compression.decompress(new VerifyingInputStream(blobs.open(layer.digest()), "layer " + index,
+        layer.digest(), layer.size()));
+  }
+
+  static void deleteTree(Path dir) throws IOException {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (var walk = Files.walk(dir)) {
+      List<Path> paths = walk.sorted(Collections.reverseOrder()).toList();
+      for (Path p : paths) {
+        Files.deleteIfExists(p);
+      }
+    }
+  }
+
+  /** Copies what is read into the spool, counting, and refuses to go past the uncompressed budget. */
+  private static final class LimitedTee extends FilterInputStream {
+    private final OutputStream copy;
+    private final long budget;
+    long count;
+
+    LimitedTee(InputStream in, OutputStream copy, long budget) {
+      super(in);
+      this.copy = copy;
+      this.budget = budget;
+    }
+
+    @Override
+    public int read() throws IOException {
+      byte[] one = new byte[1];
+      int n = read(one, 0, 1);
+      return n < 0 ? -1 : one[0] & 0xff;
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      int n = in.read(b, off, len);
+      if (n > 0) {
+        count += n;
+        if (count > budget) {
+          throw new IOException("image unpacks to more than the limit of " + SquashReport.bytes(
+              budget) + " uncompressed (a decompression bomb?)");
+        }
+        copy.write(b, off, n);
+      }
+      return n;
+    }
+
+    @Override
+    public long skip(long n) throws IOException {
+      // Skipping must still spool and hash every byte.
+      byte[] buf = new byte[(int) Math.min(n, 65536)];
+      int r = read(buf, 0, buf.length);
+      return Math.max(r, 0);
+    }
+  }
+}
