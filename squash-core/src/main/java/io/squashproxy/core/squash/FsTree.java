@@ -105,7 +105,9 @@ final class FsTree {
     } else {
       inode = new Inode(layer, ordinal, path);
     }
-    if (existing != null && existing.dir) {
+    // A directory replaced by a non-directory goes with everything below it; that includes an implicit
+    // directory (no node of its own, only descendants), which extractors created on disk all the same.
+    if (existing != null ? existing.dir : !descendants(nodes, path).isEmpty()) {
       removeDescendants(path, Integer.MAX_VALUE);
       markReset(path, layer);
     }

@@ -23,13 +23,26 @@ import java.util.TreeMap;
 final class MergePlan {
 
   /** What to write when the source entry at a position streams by. */
-  sealed interface Emission permits Dir, Content, Link {}
+  sealed interface Emission permits Dir, Content, Stash, Unstash, Link {}
 
   /** A directory, under its (cleaned) path. */
   record Dir(String path) implements Emission {}
 
   /** The entry's content and metadata under {@code path}: the first surviving name of the inode. */
   record Content(String path, Inode inode) implements Emission {}
+
+  /**
+   * The entry that made the inode, whose every name from that entry's time is gone: hold its header and
+   * content until {@link Unstash} writes them under the first surviving name.
+   */
+  record Stash(Inode inode) implements Emission {}
+
+  /**
+   * At the hard link entry that bound the inode's first surviving name: the stashed content under
+   * {@code path}. Writing it here rather than where the inode was made keeps it after the entries that
+   * made {@code path}'s parents directories (a kept layer may have a file or symlink there).
+   */
+  record Unstash(String path, Inode inode) implements Emission {}
 
   /** A hard link named {@code path} to the inode's first name, carrying the inode's metadata. */
   record Link(String path, Inode inode, String target) implements Emission {}
@@ -73,7 +86,13 @@ final class MergePlan {
           primary = e; // the original name survives: keep content where it was
         }
       }
-      plan.put(inode.position(), new Content(primary.getKey(), inode));
+      long primaryPosition = primary.getValue().position();
+      if (primaryPosition == inode.position()) {
+        plan.put(inode.position(), new Content(primary.getKey(), inode));
+      } else {
+        plan.put(inode.position(), new Stash(inode));
+        plan.put(primaryPosition, new Unstash(primary.getKey(), inode));
+      }
       for (Map.Entry<String, Node> e : names) {
         if (e != primary) {
           plan.put(e.getValue().position(), new Link(e.getKey(), inode, primary.getKey()));

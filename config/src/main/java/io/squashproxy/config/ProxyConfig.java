@@ -1,0 +1,198 @@
+package io.squashproxy.config;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The whole configuration. Every field has a default (see {@link #defaults()}), so an empty file is a
+ * Docker Hub mirror that squashes everything, caching under {@code ./data}.
+ */
+public record ProxyConfig(
+    String listen,
+    Tls tls,
+    Admin admin,
+    List<Upstream> upstreams,
+    Cache cache,
+    Squash squash,
+    Limits limits,
+    Logging logging) {
+
+  public static final String DEFAULT_LISTEN = "0.0.0.0:5000";
+  public static final String DEFAULT_ADMIN_LISTEN = "127.0.0.1:5001";
+  public static final String DOCKER_HUB_URL = "https://registry-1.docker.io";
+
+  /** TLS for the registry listener; both null means plain HTTP. */
+  public record Tls(Path cert, Path key) {}
+
+  public record Admin(String listen) {}
+
+  /**
+   * @param prefix first name component routed here ({@code ghcr.io}); null for the default upstream
+   * @param dockerHub add {@code library/} to one-component names; defaults to true for docker.io hosts
+   */
+  public record Upstream(String name, String url, String prefix, Boolean dockerHub, String username,
+      String password, String credentialHelper) {}
+
+  /** @param memoryEntries how many manifests and tags to keep decoded in memory */
+  public record Cache(Path directory, ByteSize maxSize, Duration tagTtl, Integer memoryEntries) {}
+
+  public record Squash(List<Rule> rules) {}
+
+  /**
+   * @param match repository glob ({@code *} within a component, {@code **} across)
+   * @param mode {@code off}, {@code all}, {@code keep} (with {@code keep}) or {@code base} (with {@code base})
+   * @param compression {@code gzip}, {@code gzip:LEVEL}, {@code zstd}, {@code zstd:LEVEL}
+   */
+  public record Rule(String match, String mode, Integer keep, String base, String compression,
+      List<String> platforms) {}
+
+  public record Limits(Integer concurrentSquashes, ByteSize maxImageSize, Duration connectTimeout,
+      Duration requestTimeout, Duration idleTimeout) {}
+
+  public record Logging(String level, Boolean json, Boolean accessLog) {}
+
+  public static ProxyConfig defaults() {
+    return new ProxyConfig(null, null, null, null, null, null, null, null).withDefaults();
+  }
+
+  /** This config with every absent value filled with its default. */
+  public ProxyConfig withDefaults() {
+    List<Upstream> ups = upstreams == null || upstreams.isEmpty()
+        ? List.of(new Upstream("docker.io", DOCKER_HUB_URL, null, true, null, null, null))
+        : upstreams.stream().map(ProxyConfig::upstreamDefaults).toList();
+    Cache c = cache == null ? new Cache(null, null, null, null) : cache;
+    Squash s = squash == null || squash.rules() == null || squash.rules().isEmpty()
+        ? new Squash(List.of(new Rule("**", "all", null, null, "gzip:6", List.of())))
+        : squash;
+    Limits l = limits == null ? new Limits(null, null, null, null, null) : limits;
+    Logging g = logging == null ? new Logging(null, null, null) : logging;
+    return new ProxyConfig(
+        listen == null ? DEFAULT_LISTEN : listen,
+        tls,
+        new Admin(admin == null || admin.listen() == null ? DEFAULT_ADMIN_LISTEN : admin.listen()),
+        ups,
+        new Cache(c.directory() == null ? Path.of("data") : c.directory(),
+            c.maxSize() == null ? new ByteSize(20L << 30) : c.maxSize(),
+            c.tagTtl() == null ? Duration.ofMinutes(5) : c.tagTtl(),
+            c.memoryEntries() == null ? 10_000 : c.memoryEntries()),
+        s,
+        new Limits(
+            l.concurrentSquashes() == null ? Math.max(1, Runtime.getRuntime().availableProcessors() / 2)
+                : l.concurrentSquashes(),
+            l.maxImageSize() == null ? new ByteSize(64L << 30) : l.maxImageSize(),
+            l.connectTimeout() == null ? Duration.ofSeconds(10) : l.connectTimeout(),
+            l.requestTimeout() == null ? Duration.ofMinutes(5) : l.requestTimeout(),
+            l.idleTimeout() == null ? Duration.ofMinutes(2) : l.idleTimeout()),
+        new Logging(g.level() == null ? "info" : g.level(), g.json() != null && g.json(),
+            g.accessLog() != null && g.accessLog()));
+  }
+
+  private static Upstream upstreamDefaults(Upstream u) {
+    boolean hub = u.dockerHub() != null ? u.dockerHub()
+        : u.url() != null && u.url().contains("docker.io");
+    return new Upstream(u.name() == null ? u.url() : u.name(), u.url(), u.prefix(), hub, u.username(),
+        u.password(), u.credentialHelper());
+  }
+
+  /** Impossible values, each as "key: problem"; empty when the config is usable. */
+  public List<String> problems() {
+    List<String> out = new ArrayList<>();
+    checkHostPort(out, "listen", listen);
+    checkHostPort(out, "admin.listen", admin == null ? null : admin.listen());
+    if (tls != null && (tls.cert() == null) != (tls.key() == null)) {
+      out.add("tls: cert and key go together");
+    }
+    List<String> names = new ArrayList<>();
+    int defaults = 0;
+    for (int i = 0; i < upstreams.size(); i++) {
+      Upstream u = upstreams.get(i);
+      String k = "upstreams[" + i + "]";
+      if (u.url() == null || !(u.url().startsWith("http://") || u.url().startsWith("https://"))) {
+        out.add(k + ".url: must start with http:// or https://");
+      }
+      if (names.contains(u.name())) {
+        out.add(k + ".name: duplicate name " + u.name());
+      }
+      names.add(u.name());
+      if (u.prefix() == null) {
+        defaults++;
+      }
+      if (u.password() != null && u.username() == null) {
+        out.add(k + ".password: set without username");
+      }
+    }
+    if (defaults > 1) {
+      out.add("upstreams: only one upstream may have no prefix (the default)");
+    }
+    List<Rule> rules = squash.rules();
+    for (int i = 0; i < rules.size(); i++) {
+      Rule r = rules.get(i);
+      String k = "squash.rules[" + i + "]";
+      if (r.match() == null || r.match().isBlank()) {
+        out.add(k + ".match: required");
+      }
+      String mode = r.mode() == null ? "all" : r.mode();
+      switch (mode) {
+        case "off", "all" -> { }
+        case "keep" -> {
+          if (r.keep() == null || r.keep() < 1) {
+            out.add(k + ".keep: mode keep needs keep >= 1");
+          }
+        }
+        case "base" -> {
+          if (r.base() == null || r.base().isBlank()) {
+            out.add(k + ".base: mode base needs a base image");
+          }
+        }
+        default -> out.add(k + ".mode: must be off, all, keep or base, not " + mode);
+      }
+      if (r.compression() != null && !r.compression().matches("(gzip|zstd)(:\\d+)?")) {
+        out.add(k + ".compression: must be gzip, gzip:LEVEL, zstd or zstd:LEVEL, not " + r.compression());
+      } else if (r.compression() != null && r.compression().contains(":")) {
+        int level = Integer.parseInt(r.compression().substring(r.compression().indexOf(':') + 1));
+        int max = r.compression().startsWith("gzip") ? 9 : 22;
+        if (level < 1 || level > max) {
+          out.add(k + ".compression: level must be 1.." + max);
+        }
+      }
+      if (r.platforms() != null) {
+        for (String p : r.platforms()) {
+          if (!p.matches("[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?")) {
+            out.add(k + ".platforms: invalid platform " + p + " (expected os/arch[/variant])");
+          }
+        }
+      }
+    }
+    if (cache.maxSize().bytes() < (1 << 20)) {
+      out.add("cache.maxSize: must be at least 1MiB");
+    }
+    if (limits.concurrentSquashes() < 1) {
+      out.add("limits.concurrentSquashes: must be at least 1");
+    }
+    if (!List.of("trace", "debug", "info", "warn", "error").contains(logging.level())) {
+      out.add("logging.level: must be trace, debug, info, warn or error");
+    }
+    return out;
+  }
+
+  private static void checkHostPort(List<String> out, String key, String value) {
+    if (value == null) {
+      return;
+    }
+    int colon = value.lastIndexOf(':');
+    if (colon < 0) {
+      out.add(key + ": expected HOST:PORT, got " + value);
+      return;
+    }
+    try {
+      int port = Integer.parseInt(value.substring(colon + 1));
+      if (port < 0 || port > 65535) {
+        out.add(key + ": port out of range in " + value);
+      }
+    } catch (NumberFormatException e) {
+      out.add(key + ": expected HOST:PORT, got " + value);
+    }
+  }
+}

@@ -1,0 +1,83 @@
+package io.squashproxy.proxy.app;
+
+import io.squashproxy.config.ConfigException;
+import io.squashproxy.config.ConfigLoader;
+import io.squashproxy.config.ProxyConfig;
+import java.net.URI;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code serve}: runs the pull-through proxy until stopped. Flags override the config file. */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+    description = "Runs the pull-through registry proxy that squashes images on pull.")
+public final class ServeCommand implements Callable<Integer> {
+  private static final Logger LOG = LoggerFactory.getLogger(ServeCommand.class);
+
+  @Option(names = "--config", paramLabel = "FILE", description = "YAML config (default: built-in defaults).")
+  Path config;
+
+  @Option(names = "--listen", paramLabel = "HOST:PORT", description = "Registry listener (default 0.0.0.0:5000).")
+  String listen;
+
+  @Option(names = "--upstream", paramLabel = "URL",
+      description = "The one upstream registry, e.g. http://127.0.0.1:5000 (replaces the config's list).")
+  String upstream;
+
+  @Option(names = "--cache-dir", paramLabel = "DIR", description = "Cache directory (default ./data).")
+  Path cacheDir;
+
+  @Option(names = "--admin-listen", paramLabel = "HOST:PORT",
+      description = "Admin listener for metrics and health (default 127.0.0.1:5001).")
+  String adminListen;
+
+  @Override
+  public Integer call() throws Exception {
+    ProxyConfig cfg;
+    try {
+      cfg = config == null ? ProxyConfig.defaults() : ConfigLoader.load(config);
+      cfg = overridden(cfg);
+    } catch (ConfigException e) {
+      System.err.println("squash-proxy: " + e.getMessage());
+      return 1;
+    }
+    CountDownLatch stopped = new CountDownLatch(1);
+    try (SquashProxy proxy = SquashProxy.start(cfg)) {
+      LOG.info("squash-proxy listening on {} (upstreams: {}), cache {}", proxy.address(),
+          cfg.upstreams().stream().map(u -> u.name() + "=" + u.url()).toList(), cfg.cache().directory());
+      Runtime.getRuntime().addShutdownHook(new Thread(stopped::countDown, "shutdown"));
+      stopped.await();
+      LOG.info("squash-proxy stopping");
+    }
+    return 0;
+  }
+
+  private ProxyConfig overridden(ProxyConfig c) throws ConfigException {
+    List<ProxyConfig.Upstream> ups = c.upstreams();
+    if (upstream != null) {
+      URI u = URI.create(upstream);
+      if (u.getHost() == null) {
+        throw new ConfigException("--upstream: not a URL: " + upstream);
+      }
+      ups = List.of(new ProxyConfig.Upstream(u.getHost() + (u.getPort() < 0 ? "" : ":" + u.getPort()), upstream,
+          null, null, null, null, null));
+    }
+    ProxyConfig.Cache cache = c.cache();
+    if (cacheDir != null) {
+      cache = new ProxyConfig.Cache(cacheDir, cache.maxSize(), cache.tagTtl(), cache.memoryEntries());
+    }
+    ProxyConfig out = new ProxyConfig(listen != null ? listen : c.listen(), c.tls(),
+        adminListen != null ? new ProxyConfig.Admin(adminListen) : c.admin(), ups, cache, c.squash(),
+        c.limits(), c.logging()).withDefaults();
+    var problems = out.problems();
+    if (!problems.isEmpty()) {
+      throw new ConfigException(String.join("; ", problems));
+    }
+    return out;
+  }
+}

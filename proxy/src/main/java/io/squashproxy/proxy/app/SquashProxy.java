@@ -1,0 +1,142 @@
+package io.squashproxy.proxy.app;
+
+import com.github.benmanes.caffeine.cache.Ticker;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.squashproxy.config.ProxyConfig;
+import io.squashproxy.core.layer.Compression;
+import io.squashproxy.proxy.server.ProxyInitializer;
+import io.squashproxy.proxy.server.ProxyServer;
+import io.squashproxy.proxy.server.RegistryHandler;
+import io.squashproxy.proxy.service.ImageService;
+import io.squashproxy.proxy.service.ProxyStats;
+import io.squashproxy.proxy.service.Rules;
+import io.squashproxy.proxy.service.SquashRule;
+import io.squashproxy.proxy.service.Upstreams;
+import io.squashproxy.proxy.store.ContentStore;
+import io.squashproxy.proxy.store.SquashRecords;
+import io.squashproxy.proxy.store.TagStore;
+import io.squashproxy.proxy.upstream.Upstream;
+import io.squashproxy.proxy.upstream.UpstreamSettings;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+
+/** The running proxy: stores, service, executors and listeners, assembled from a {@link ProxyConfig}. */
+public final class SquashProxy implements AutoCloseable {
+  private final ExecutorService io;
+  private final ExecutorService squashPool;
+  private final Upstreams upstreams;
+  private final ImageService service;
+  private final ContentStore store;
+  private final ProxyServer server;
+
+  private SquashProxy(ExecutorService io, ExecutorService squashPool, Upstreams upstreams, ImageService service,
+      ContentStore store, ProxyServer server) {
+    this.io = io;
+    this.squashPool = squashPool;
+    this.upstreams = upstreams;
+    this.service = service;
+    this.store = store;
+    this.server = server;
+  }
+
+  public static SquashProxy start(ProxyConfig config) throws IOException, InterruptedException {
+    return start(config, null, Ticker.systemTicker());
+  }
+
+  /**
+   * @param upstreamFactory null for real upstreams (Jib); tests pass in-memory registries
+   */
+  public static SquashProxy start(ProxyConfig config, Function<UpstreamSettings, Upstream> upstreamFactory,
+      Ticker ticker) throws IOException, InterruptedException {
+    ExecutorService io = pool("squash-io", 64);
+    ExecutorService squashPool = pool("squash-worker", config.limits().concurrentSquashes());
+    try {
+      Path dir = config.cache().directory();
+      ContentStore store = new ContentStore(dir, config.cache().maxSize().bytes(), io);
+      store.open();
+      TagStore tags = new TagStore(dir, store.tmpDir(), config.cache().tagTtl(), ticker);
+      tags.open();
+      SquashRecords records = new SquashRecords(dir, store.tmpDir());
+      records.open();
+      Rules rules = rules(config);
+      List<UpstreamSettings> settings = config.upstreams().stream().map(u -> settings(u, config)).toList();
+      Upstreams upstreams = upstreamFactory == null ? new Upstreams(settings, rules)
+          : new Upstreams(settings, rules, upstreamFactory);
+      ImageService service = new ImageService(upstreams, store, tags, records, io, squashPool,
+          config.limits().maxImageSize().bytes(), new ProxyStats());
+      SslContext ssl = sslContext(config);
+      int idle = (int) Math.max(1, config.limits().idleTimeout().toSeconds());
+      ProxyInitializer init = new ProxyInitializer(ssl, idle,
+          () -> new RegistryHandler(service, upstreams, io, ssl == null));
+      ProxyServer server = ProxyServer.start(HostPort.parse(config.listen()), init,
+          Math.max(2, Runtime.getRuntime().availableProcessors()));
+      return new SquashProxy(io, squashPool, upstreams, service, store, server);
+    } catch (IOException | InterruptedException | RuntimeException e) {
+      io.shutdownNow();
+      squashPool.shutdownNow();
+      throw e;
+    }
+  }
+
+  public InetSocketAddress address() {
+    return server.address();
+  }
+
+  public ImageService service() {
+    return service;
+  }
+
+  public ContentStore store() {
+    return store;
+  }
+
+  @Override
+  public void close() throws IOException {
+    server.close();
+    io.shutdownNow();
+    squashPool.shutdownNow();
+    upstreams.close();
+  }
+
+  static Rules rules(ProxyConfig config) {
+    return new Rules(config.squash().rules().stream().map(r -> new SquashRule(r.match(),
+        SquashRule.Mode.valueOf((r.mode() == null ? "all" : r.mode()).toUpperCase(Locale.ROOT)),
+        r.keep() == null ? 0 : r.keep(), r.base(),
+        r.compression() == null ? Compression.GZIP : Compression.parse(r.compression()),
+        r.platforms())).toList());
+  }
+
+  static UpstreamSettings settings(ProxyConfig.Upstream u, ProxyConfig config) {
+    return new UpstreamSettings(u.name(), URI.create(u.url()), u.prefix(), Boolean.TRUE.equals(u.dockerHub()),
+        u.username(), u.password(), u.credentialHelper(), config.limits().connectTimeout(),
+        config.limits().requestTimeout());
+  }
+
+  private static SslContext sslContext(ProxyConfig config) throws IOException {
+    if (config.tls() == null || config.tls().cert() == null) {
+      return null;
+    }
+    return SslContextBuilder.forServer(config.tls().cert().toFile(), config.tls().key().toFile()).build();
+  }
+
+  private static ExecutorService pool(String name, int threads) {
+    ThreadPoolExecutor e = new ThreadPoolExecutor(threads, threads, 60, TimeUnit.SECONDS,
+        new LinkedBlockingQueue<>(100_000), r -> {
+          Thread t = new Thread(r, name);
+          t.setDaemon(true);
+          return t;
+        });
+    e.allowCoreThreadTimeOut(true);
+    return e;
+  }
+}

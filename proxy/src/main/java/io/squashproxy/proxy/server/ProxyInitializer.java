@@ -1,0 +1,43 @@
+package io.squashproxy.proxy.server;
+
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelPipeline;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.stream.ChunkedWriteHandler;
+import io.netty.handler.timeout.IdleStateHandler;
+import java.util.function.Supplier;
+
+/** The registry listener's pipeline, one handler per concern. */
+public final class ProxyInitializer extends ChannelInitializer<SocketChannel> {
+  /** Longest request line and header block we accept (URIs with long names, many Accept values). */
+  static final int MAX_INITIAL_LINE = 8192;
+  static final int MAX_HEADER_SIZE = 16384;
+  /** Pull requests have no body; pushes are refused, so a small aggregate is plenty. */
+  static final int MAX_CONTENT = 64 * 1024;
+
+  private final SslContext ssl;
+  private final int idleSeconds;
+  private final Supplier<RegistryHandler> handlers;
+
+  public ProxyInitializer(SslContext ssl, int idleSeconds, Supplier<RegistryHandler> handlers) {
+    this.ssl = ssl;
+    this.idleSeconds = idleSeconds;
+    this.handlers = handlers;
+  }
+
+  @Override
+  protected void initChannel(SocketChannel ch) {
+    ChannelPipeline p = ch.pipeline();
+    p.addLast("idle", new IdleStateHandler(0, 0, idleSeconds));
+    if (ssl != null) {
+      p.addLast("tls", ssl.newHandler(ch.alloc()));
+    }
+    p.addLast("http", new HttpServerCodec(MAX_INITIAL_LINE, MAX_HEADER_SIZE, 8192));
+    p.addLast("aggregate", new HttpObjectAggregator(MAX_CONTENT));
+    p.addLast("chunked", new ChunkedWriteHandler());
+    p.addLast("registry", handlers.get());
+  }
+}

@@ -1,0 +1,56 @@
+package io.squashproxy.proxy.server;
+
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import java.net.InetSocketAddress;
+
+/** A Netty listener: binds, reports the bound address, stops. */
+public final class ProxyServer implements AutoCloseable {
+  private final EventLoopGroup boss;
+  private final EventLoopGroup workers;
+  private final Channel channel;
+
+  private ProxyServer(EventLoopGroup boss, EventLoopGroup workers, Channel channel) {
+    this.boss = boss;
+    this.workers = workers;
+    this.channel = channel;
+  }
+
+  public static ProxyServer start(InetSocketAddress address, ChannelInitializer<SocketChannel> initializer,
+      int threads) throws InterruptedException {
+    EventLoopGroup boss = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+    EventLoopGroup workers = new MultiThreadIoEventLoopGroup(threads, NioIoHandler.newFactory());
+    try {
+      Channel ch = new ServerBootstrap()
+          .group(boss, workers)
+          .channel(NioServerSocketChannel.class)
+          .option(ChannelOption.SO_BACKLOG, 1024)
+          .childOption(ChannelOption.TCP_NODELAY, true)
+          .childHandler(initializer)
+          .bind(address).sync().channel();
+      return new ProxyServer(boss, workers, ch);
+    } catch (InterruptedException | RuntimeException e) {
+      boss.shutdownGracefully();
+      workers.shutdownGracefully();
+      throw e;
+    }
+  }
+
+  public InetSocketAddress address() {
+    return (InetSocketAddress) channel.localAddress();
+  }
+
+  @Override
+  public void close() {
+    channel.close().syncUninterruptibly();
+    boss.shutdownGracefully(0, 2, java.util.concurrent.TimeUnit.SECONDS).syncUninterruptibly();
+    workers.shutdownGracefully(0, 2, java.util.concurrent.TimeUnit.SECONDS).syncUninterruptibly();
+  }
+}

@@ -1,0 +1,302 @@
+package io.squashproxy.proxy.server;
+
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.DefaultFileRegion;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.handler.codec.http.DefaultHttpResponse;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpChunkedInput;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.handler.stream.ChunkedNioFile;
+import io.squashproxy.core.digest.Digest;
+import io.squashproxy.core.image.ImageIndex;
+import io.squashproxy.core.image.MediaTypes;
+import io.squashproxy.proxy.registry.ErrorCode;
+import io.squashproxy.proxy.registry.RegistryException;
+import io.squashproxy.proxy.service.ImageService;
+import io.squashproxy.proxy.service.Route;
+import io.squashproxy.proxy.service.ServedManifest;
+import io.squashproxy.proxy.service.Upstreams;
+import io.squashproxy.proxy.store.ContentStore.StoredBlob;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.StandardOpenOption;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Serves the pull side of the distribution API. Everything that may block (the store, upstream, squashing)
+ * runs on the service's executors; the answer is written back on this channel's event loop. One request
+ * at a time per connection: reading pauses until the response is written, which keeps pipelined requests
+ * in order and applies backpressure.
+ */
+public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
+  private static final Logger LOG = LoggerFactory.getLogger(RegistryHandler.class);
+  static final String STALE_HEADER = "X-Squash-Proxy-Stale";
+
+  private final ImageService service;
+  private final Upstreams upstreams;
+  private final Executor io;
+  private final boolean zeroCopy;
+  private volatile boolean inFlight;
+
+  public RegistryHandler(ImageService service, Upstreams upstreams, Executor io, boolean zeroCopy) {
+    this.service = service;
+    this.upstreams = upstreams;
+    this.io = io;
+    this.zeroCopy = zeroCopy;
+  }
+
+  @Override
+  protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest req) {
+    boolean keepAlive = HttpUtil.isKeepAlive(req);
+    boolean head = req.method().equals(HttpMethod.HEAD);
+    if (!req.decoderResult().isSuccess()) {
+      Throwable cause = req.decoderResult().cause();
+      boolean tooLong = cause instanceof io.netty.handler.codec.TooLongFrameException;
+      send(ctx, Responses.error(tooLong ? HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+          : HttpResponseStatus.BAD_REQUEST, ErrorCode.UNSUPPORTED, "malformed request", null, false), false);
+      return;
+    }
+    V2Request r;
+    try {
+      r = V2Request.parse(req.uri());
+    } catch (RegistryException e) {
+      send(ctx, Responses.error(e, head), keepAlive);
+      return;
+    }
+    if (r == null) {
+      send(ctx, Responses.error(HttpResponseStatus.NOT_FOUND, ErrorCode.NAME_UNKNOWN, "not found", null, head),
+          keepAlive);
+      return;
+    }
+    if (!(req.method().equals(HttpMethod.GET) || head) || r.kind() == V2Request.Kind.UPLOAD) {
+      FullHttpResponse resp = Responses.error(ErrorCode.UNSUPPORTED.status(), ErrorCode.UNSUPPORTED,
+          "this registry is a read-only pull-through proxy", null, head);
+      resp.headers().set(HttpHeaderNames.ALLOW, "GET, HEAD");
+      send(ctx, resp, keepAlive);
+      return;
+    }
+    if (r.kind() == V2Request.Kind.BASE) {
+      send(ctx, Responses.bytes(HttpResponseStatus.OK, "application/json", "{}".getBytes(), head), keepAlive);
+      return;
+    }
+    ctx.channel().config().setAutoRead(false);
+    inFlight = true;
+    CompletableFuture<Reply> reply;
+    try {
+      Route route = upstreams.resolve(r.name(), r.param("ns"));
+      reply = switch (r.kind()) {
+        case MANIFEST -> manifest(route, r.reference(), AcceptHeader.parse(req.headers().getAll(
+            HttpHeaderNames.ACCEPT)), req.headers().get(HttpHeaderNames.IF_NONE_MATCH), head);
+        case BLOB -> blob(route, Digest.parse(r.reference()), req.headers().get(HttpHeaderNames.RANGE), head);
+        case TAGS -> tags(route, r, head);
+        default -> throw new IllegalStateException(r.kind().toString());
+      };
+    } catch (RuntimeException e) {
+      reply = CompletableFuture.failedFuture(e);
+    }
+    reply.whenCompleteAsync((ok, err) -> {
+      inFlight = false;
+      if (err != null) {
+        send(ctx, Responses.error(ErrorMapping.toRegistryError(err), head), keepAlive);
+      } else {
+        ok.write(ctx, keepAlive);
+      }
+    }, ctx.executor());
+  }
+
+  /** A response ready to be written on the event loop. */
+  private interface Reply {
+    void write(ChannelHandlerContext ctx, boolean keepAlive);
+  }
+
+  private CompletableFuture<Reply> manifest(Route route, String reference, AcceptHeader accept,
+      String ifNoneMatch, boolean head) {
+    return service.manifest(route, reference).thenCompose(m -> {
+      if (MediaTypes.isIndex(m.mediaType()) && !accept.acceptsIndexes()) {
+        return pickDefaultPlatform(route, m);
+      }
+      return CompletableFuture.completedFuture(m);
+    }).thenApply(m -> {
+      if (!accept.accepts(m.mediaType()) && !MediaTypes.isIndex(m.mediaType())) {
+        throw new RegistryException(ErrorCode.MANIFEST_UNKNOWN, "the manifest is " + m.mediaType()
+            + ", which the Accept header does not allow");
+      }
+      String etag = "\"" + m.digest() + "\"";
+      FullHttpResponse resp = etag.equals(ifNoneMatch)
+          ? Responses.bytes(HttpResponseStatus.NOT_MODIFIED, m.mediaType(), new byte[0], true)
+          : Responses.bytes(HttpResponseStatus.OK, m.mediaType(), m.bytes(), head);
+      if (head || etag.equals(ifNoneMatch)) {
+        resp.headers().setInt(HttpHeaderNames.CONTENT_LENGTH, m.bytes().length);
+      }
+      resp.headers().set("Docker-Content-Digest", m.digest().toString());
+      resp.headers().set(HttpHeaderNames.ETAG, etag);
+      if (m.stale()) {
+        resp.headers().set(STALE_HEADER, "true");
+        resp.headers().add(HttpHeaderNames.WARNING, "110 squash-proxy \"Response is Stale\"");
+      }
+      return (ctx, keepAlive) -> send(ctx, resp, keepAlive);
+    });
+  }
+
+  /** For clients that take no index: the linux/amd64 image, as Distribution serves them. */
+  private CompletableFuture<ServedManifest> pickDefaultPlatform(Route route, ServedManifest index) {
+    try {
+      for (var d : ImageIndex.parse(index.bytes()).manifests()) {
+        var p = d.json().path("platform");
+        if ("linux".equals(p.path("os").asText()) && "amd64".equals(p.path("architecture").asText())) {
+          return service.manifest(route, d.digest().toString());
+        }
+      }
+    } catch (IOException e) {
+      throw new RegistryException(ErrorCode.MANIFEST_UNKNOWN, "unreadable index: " + e.getMessage());
+    }
+    throw new RegistryException(ErrorCode.MANIFEST_UNKNOWN,
+        "the image is an index without linux/amd64, and the Accept header does not allow indexes");
+  }
+
+  private CompletableFuture<Reply> blob(Route route, Digest digest, String rangeHeader, boolean head) {
+    return service.blob(route, digest).thenApplyAsync(b -> blobReply(b, rangeHeader, head), io);
+  }
+
+  /** Runs on the io pool: opening the file is blocking I/O. */
+  private Reply blobReply(StoredBlob b, String rangeHeader, boolean head) {
+    ByteRange range = ByteRange.parse(rangeHeader, b.size());
+    if (range == ByteRange.UNSATISFIABLE) {
+      FullHttpResponse resp = Responses.error(HttpResponseStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
+          ErrorCode.BLOB_UNKNOWN, "range not satisfiable for a blob of " + b.size() + " bytes", null, head);
+      resp.headers().set(HttpHeaderNames.CONTENT_RANGE, "bytes */" + b.size());
+      return (ctx, keepAlive) -> send(ctx, resp, keepAlive);
+    }
+    long offset = range == null ? 0 : range.start();
+    long length = range == null ? b.size() : range.length();
+    HttpResponse resp = new DefaultHttpResponse(HttpVersion.HTTP_1_1,
+        range == null ? HttpResponseStatus.OK : HttpResponseStatus.PARTIAL_CONTENT);
+    resp.headers().set(HttpHeaderNames.CONTENT_TYPE, "application/octet-stream");
+    resp.headers().set(HttpHeaderNames.CONTENT_LENGTH, length);
+    resp.headers().set(HttpHeaderNames.ACCEPT_RANGES, "bytes");
+    resp.headers().set("Docker-Content-Digest", b.digest().toString());
+    resp.headers().set(HttpHeaderNames.ETAG, "\"" + b.digest() + "\"");
+    resp.headers().set(Responses.API_VERSION_HEADER, Responses.API_VERSION);
+    if (range != null) {
+      resp.headers().set(HttpHeaderNames.CONTENT_RANGE,
+          "bytes " + range.start() + "-" + range.end() + "/" + b.size());
+    }
+    if (head) {
+      return (ctx, keepAlive) -> {
+        HttpUtil.setKeepAlive(resp, keepAlive);
+        ctx.write(resp);
+        finish(ctx, ctx.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT), keepAlive);
+      };
+    }
+    FileChannel file;
+    try {
+      // Opened now, so a blob evicted after this point still streams whole (the inode lives on).
+      file = FileChannel.open(b.path(), StandardOpenOption.READ);
+    } catch (IOException e) {
+      throw new RegistryException(ErrorCode.BLOB_UNKNOWN, HttpResponseStatus.NOT_FOUND,
+          "blob " + b.digest() + " left the cache; retry", null, e);
+    }
+    return (ctx, keepAlive) -> {
+      HttpUtil.setKeepAlive(resp, keepAlive);
+      ctx.write(resp);
+      ChannelFuture last;
+      if (zeroCopy) {
+        ctx.write(new DefaultFileRegion(file, offset, length));
+        last = ctx.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT);
+      } else {
+        try {
+          last = ctx.writeAndFlush(new HttpChunkedInput(new ChunkedNioFile(file, offset, length, 1 << 16)));
+        } catch (IOException e) {
+          closeQuietly(file);
+          ctx.close();
+          return;
+        }
+      }
+      last.addListener(f -> closeQuietly(file));
+      finish(ctx, last, keepAlive);
+    };
+  }
+
+  private CompletableFuture<Reply> tags(Route route, V2Request r, boolean head) {
+    Integer n = null;
+    String nParam = r.param("n");
+    if (nParam != null) {
+      try {
+        n = Integer.parseInt(nParam);
+      } catch (NumberFormatException e) {
+        throw new RegistryException(ErrorCode.UNSUPPORTED, HttpResponseStatus.BAD_REQUEST,
+            "invalid n: " + nParam, null, null);
+      }
+    }
+    return service.tags(route, n, r.param("last")).thenApply(page -> {
+      byte[] body = TagLists.renamed(page.body(), route.clientName());
+      FullHttpResponse resp = Responses.bytes(HttpResponseStatus.OK, "application/json", body, head);
+      if (page.link() != null) {
+        resp.headers().set("Link",
+            page.link().replace("/v2/" + route.repository() + "/", "/v2/" + route.clientName() + "/"));
+      }
+      return (ctx, keepAlive) -> send(ctx, resp, keepAlive);
+    });
+  }
+
+  private void send(ChannelHandlerContext ctx, FullHttpResponse resp, boolean keepAlive) {
+    HttpUtil.setKeepAlive(resp, keepAlive);
+    finish(ctx, ctx.writeAndFlush(resp), keepAlive);
+  }
+
+  private static void finish(ChannelHandlerContext ctx, ChannelFuture last, boolean keepAlive) {
+    if (!keepAlive) {
+      last.addListener(ChannelFutureListener.CLOSE);
+      return;
+    }
+    last.addListener(f -> {
+      if (f.isSuccess()) {
+        ctx.channel().config().setAutoRead(true);
+      } else {
+        ctx.close();
+      }
+    });
+  }
+
+  private static void closeQuietly(FileChannel f) {
+    try {
+      f.close();
+    } catch (IOException ignored) {
+      // nothing to do
+    }
+  }
+
+  /**
+   * Slow or silent clients lose their connection; a client waiting for a squash (no bytes either way for
+   * minutes) does not.
+   */
+  @Override
+  public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+    if (evt instanceof io.netty.handler.timeout.IdleStateEvent) {
+      if (!inFlight) {
+        ctx.close();
+      }
+      return;
+    }
+    super.userEventTriggered(ctx, evt);
+  }
+
+  @Override
+  public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+    LOG.debug("connection error: {}", cause.toString());
+    ctx.close();
+  }
+}

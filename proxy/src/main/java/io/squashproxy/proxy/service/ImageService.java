@@ -1,0 +1,462 @@
+package io.squashproxy.proxy.service;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.github.benmanes.caffeine.cache.AsyncCache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import io.squashproxy.core.digest.Digest;
+import io.squashproxy.core.image.Descriptor;
+import io.squashproxy.core.image.ImageConfig;
+import io.squashproxy.core.image.ImageIndex;
+import io.squashproxy.core.image.ImageJson;
+import io.squashproxy.core.image.ImageManifest;
+import io.squashproxy.core.image.InvalidImageException;
+import io.squashproxy.core.image.MediaTypes;
+import io.squashproxy.core.squash.SquashOptions;
+import io.squashproxy.core.squash.SquashResult;
+import io.squashproxy.core.squash.Squasher;
+import io.squashproxy.proxy.registry.ErrorCode;
+import io.squashproxy.proxy.registry.Names;
+import io.squashproxy.proxy.registry.RegistryException;
+import io.squashproxy.proxy.store.ContentStore;
+import io.squashproxy.proxy.store.ContentStore.StoredBlob;
+import io.squashproxy.proxy.store.ContentStore.StoredManifest;
+import io.squashproxy.proxy.store.SquashRecords;
+import io.squashproxy.proxy.store.SquashRecords.SquashRecord;
+import io.squashproxy.proxy.store.TagStore;
+import io.squashproxy.proxy.store.TagStore.TagRecord;
+import io.squashproxy.proxy.upstream.Upstream;
+import io.squashproxy.proxy.upstream.Upstream.ManifestHead;
+import io.squashproxy.proxy.upstream.Upstream.RawManifest;
+import io.squashproxy.proxy.upstream.UpstreamException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.Executor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The proxy's registry: a local store (cache directory) in front of a remote one (the upstreams), which
+ * squashes images as they are pulled.
+ *
+ * <ul>
+ *   <li>By tag: the tag is resolved upstream (HEAD, cached with a TTL), the image squashed once, and the
+ *       squashed manifest served under its own digest, so docker's follow-up pull by digest hits the cache.
+ *   <li>By a digest we made: served from the cache, re-made from upstream if evicted.
+ *   <li>By any other digest: the upstream document passed through byte-exact.
+ * </ul>
+ *
+ * Squashes and blob downloads are single-flight through Caffeine {@link AsyncCache}s: concurrent requests
+ * for one image share one squash and one upstream GET per blob. A failed load is not cached.
+ */
+public final class ImageService {
+  private static final Logger LOG = LoggerFactory.getLogger(ImageService.class);
+
+  private final Upstreams upstreams;
+  private final ContentStore store;
+  private final TagStore tags;
+  private final SquashRecords records;
+  private final Executor io;
+  private final Executor squashPool;
+  private final long maxUncompressedBytes;
+  private final ProxyStats stats;
+  private final AsyncCache<SquashKey, ServedManifest> squashes;
+  private final AsyncCache<BlobKey, StoredBlob> downloads;
+
+  private record SquashKey(String upstream, String repository, Digest source, SquashRule rule) {}
+
+  private record BlobKey(String upstream, String repository, Digest digest) {}
+
+  public ImageService(Upstreams upstreams, ContentStore store, TagStore tags, SquashRecords records,
+      Executor io, Executor squashPool, long maxUncompressedBytes, ProxyStats stats) {
+    this.upstreams = upstreams;
+    this.store = store;
+    this.tags = tags;
+    this.records = records;
+    this.io = io;
+    this.squashPool = squashPool;
+    this.maxUncompressedBytes = maxUncompressedBytes;
+    this.stats = stats;
+    // Completed entries only need to outlive the requests racing for them; the store keeps the results.
+    this.squashes = Caffeine.newBuilder().expireAfterWrite(Duration.ofMinutes(10)).maximumSize(10_000)
+        .executor(io).buildAsync();
+    this.downloads = Caffeine.newBuilder().expireAfterWrite(Duration.ofSeconds(30)).maximumSize(10_000)
+        .executor(io).buildAsync();
+  }
+
+  public ProxyStats stats() {
+    return stats;
+  }
+
+  /** A manifest by tag or digest, squashed according to the route's rule. */
+  public CompletableFuture<ServedManifest> manifest(Route route, String reference) {
+    if (Names.isDigest(reference)) {
+      Digest d = Names.digest(reference, ErrorCode.MANIFEST_UNKNOWN);
+      return CompletableFuture.supplyAsync(() -> byDigest(route, d), io).thenCompose(f -> f);
+    }
+    if (!Names.isValidTag(reference)) {
+      throw new RegistryException(ErrorCode.MANIFEST_UNKNOWN, "invalid tag: " + reference);
+    }
+    return CompletableFuture.supplyAsync(() -> resolveTag(route, reference), io)
+        .thenCompose(tag -> {
+          CompletableFuture<ServedManifest> produced = CompletableFuture
+              .supplyAsync(() -> sourceManifest(route, tag.record.digest()), io)
+              .thenCompose(source -> produce(route, source));
+          return tag.stale ? produced.thenApply(m -> {
+            stats.staleServed.increment();
+            return m.asStale();
+          }) : produced;
+        });
+  }
+
+  /** A blob: from the cache, re-made if it was a squashed blob that got evicted, else from upstream. */
+  public CompletableFuture<StoredBlob> blob(Route route, Digest digest) {
+    Optional<StoredBlob> local = store.blob(digest);
+    if (local.isPresent()) {
+      return CompletableFuture.completedFuture(local.get());
+    }
+    Optional<SquashRecord> made = records.byBlob(digest);
+    if (made.isPresent()) {
+      SquashRecord r = made.get();
+      return CompletableFuture.supplyAsync(() -> sourceManifest(route, r.source()), io)
+          .thenCompose(source -> produce(route, source))
+          .thenApply(m -> store.blob(digest).orElseThrow(() -> new RegistryException(ErrorCode.BLOB_UNKNOWN,
+              "blob " + digest + " could not be made again")));
+    }
+    return ensureBlob(route, digest);
+  }
+
+  /** One page of the upstream tag list. */
+  public CompletableFuture<Upstream.TagPage> tags(Route route, Integer n, String last) {
+    return CompletableFuture.supplyAsync(() -> {
+      try {
+        return route.upstream().tags(route.repository(), n, last).orElseThrow(() -> new RegistryException(
+            ErrorCode.NAME_UNKNOWN, "repository " + route.clientName() + " is not known upstream"));
+      } catch (IOException e) {
+        throw new CompletionException(e);
+      }
+    }, io);
+  }
+
+  private record ResolvedTag(TagRecord record, boolean stale) {}
+
+  private ResolvedTag resolveTag(Route route, String tag) {
+    String key = TagStore.key(route.upstream().name(), route.repository(), tag);
+    Optional<TagRecord> known = tags.get(key);
+    if (known.isPresent() && tags.isFresh(known.get())) {
+      return new ResolvedTag(known.get(), false);
+    }
+    try {
+      stats.upstreamManifestHeads.increment();
+      Optional<ManifestHead> head = route.upstream().headManifest(route.repository(), tag);
+      if (head.isEmpty()) {
+        throw new RegistryException(ErrorCode.MANIFEST_UNKNOWN,
+            "manifest " + route.clientName() + ":" + tag + " is not known upstream");
+      }
+      return new ResolvedTag(tags.put(key, head.get().digest(), String.valueOf(head.get().mediaType())), false);
+    } catch (UpstreamException e) {
+      if (e.unreachable() && known.isPresent()) {
+        LOG.warn("{}: serving cached {}:{} ({})", route.upstream().name(), route.clientName(), tag,
+            e.getMessage());
+        return new ResolvedTag(known.get(), true);
+      }
+      throw new CompletionException(e);
+    } catch (IOException e) {
+      throw new CompletionException(e);
+    }
+  }
+
+  private CompletableFuture<ServedManifest> byDigest(Route route, Digest d) {
+    try {
+      Optional<StoredManifest> local = store.manifest(d);
+      if (local.isPresent()) {
+        StoredManifest m = local.get();
+        return CompletableFuture.completedFuture(new ServedManifest(m.bytes(), m.mediaType(), d, false));
+      }
+    } catch (IOException e) {
+      throw new CompletionException(e);
+    }
+    Optional<SquashRecord> made = records.byManifest(d);
+    if (made.isPresent()) {
+      return CompletableFuture.completedFuture(sourceManifest(route, made.get().source()))
+          .thenCompose(source -> produce(route, source));
+    }
+    return CompletableFuture.completedFuture(sourceManifest(route, d)); // pass the original through
+  }
+
+  /** The upstream document with this digest, from the cache or fetched and verified. */
+  private ServedManifest sourceManifest(Route route, Digest d) {
+    try {
+      Optional<StoredManifest> local = store.manifest(d);
+      if (local.isPresent()) {
+        return new ServedManifest(local.get().bytes(), local.get().mediaType(), d, false);
+      }
+      stats.upstreamManifestGets.increment();
+      RawManifest raw = route.upstream().manifest(route.repository(), d.toString())
+          .orElseThrow(() -> new RegistryException(ErrorCode.MANIFEST_UNKNOWN,
+              "manifest " + route.clientName() + "@" + d + " is not known upstream"));
+      String mediaType = MediaTypeSniffer.effective(raw.mediaType(), raw.bytes());
+      store.putManifest(raw.bytes(), mediaType);
+      return new ServedManifest(raw.bytes(), mediaType, raw.digest(), false);
+    } catch (IOException e) {
+      throw new CompletionException(e);
+    }
+  }
+
+  /** Applies the route's rule to an upstream document. */
+  private CompletableFuture<ServedManifest> produce(Route route, ServedManifest source) {
+    SquashRule rule = route.rule();
+    if (rule.mode() == SquashRule.Mode.OFF) {
+      return CompletableFuture.completedFuture(source);
+    }
+    SquashKey key = new SquashKey(route.upstream().name(), route.repository(), source.digest(), rule);
+    if (MediaTypes.isIndex(source.mediaType())) {
+      // Runs on the io pool: it waits for the per-platform squashes, which run on the squash pool.
+      return squashes.get(key, (k, ex) -> CompletableFuture.supplyAsync(() -> squashIndex(route, source), io));
+    }
+    if (!isImageManifest(source.mediaType())) {
+      return CompletableFuture.completedFuture(source);
+    }
+    return squashes.get(key, (k, ex) -> CompletableFuture.supplyAsync(() -> squashImage(route, source, null),
+        squashPool));
+  }
+
+  private static boolean isImageManifest(String mediaType) {
+    return MediaTypes.DOCKER_MANIFEST.equals(mediaType) || MediaTypes.OCI_MANIFEST.equals(mediaType);
+  }
+
+  private ServedManifest squashIndex(Route route, ServedManifest source) {
+    ImageIndex index;
+    try {
+      index = ImageIndex.parse(source.bytes());
+    } catch (InvalidImageException e) {
+      LOG.warn("{}@{}: passing through an index we cannot read: {}", route.clientName(), source.digest(),
+          e.getMessage());
+      return source;
+    }
+    List<CompletableFuture<Descriptor>> entries = new ArrayList<>();
+    for (Descriptor d : index.manifests()) {
+      entries.add(squashEntry(route, d));
+    }
+    List<Descriptor> replaced = entries.stream().map(CompletableFuture::join).toList();
+    if (replaced.equals(index.manifests())) {
+      return source;
+    }
+    int[] i = {0};
+    byte[] bytes = index.rewrite(d -> replaced.get(i[0]++));
+    try {
+      Digest digest = store.putManifest(bytes, source.mediaType());
+      records.put(new SquashRecord(digest, route.upstream().name(), route.repository(), source.digest(),
+          "index " + ruleText(route.rule()), 0, 0, 0, 0, List.of()));
+      return new ServedManifest(bytes, source.mediaType(), digest, false);
+    } catch (IOException e) {
+      throw new CompletionException(e);
+    }
+  }
+
+  /**
+   * One index entry: platforms the rule selects are squashed; attestations ({@code unknown/unknown}, which
+   * describe the original image by its digest) and everything else keep their original digests.
+   */
+  private CompletableFuture<Descriptor> squashEntry(Route route, Descriptor d) {
+    JsonNode platform = d.json().path("platform");
+    String os = platform.path("os").asText("");
+    String arch = platform.path("architecture").asText("");
+    boolean attestation = "unknown".equals(os) && "unknown".equals(arch);
+    if (attestation || !isImageManifest(d.mediaType())
+        || !route.rule().selectsPlatform(os, arch, platform.path("variant").asText(""))) {
+      return CompletableFuture.completedFuture(d);
+    }
+    return CompletableFuture.supplyAsync(() -> sourceManifest(route, d.digest()), io)
+        .thenCompose(child -> {
+          SquashKey key = new SquashKey(route.upstream().name(), route.repository(), child.digest(), route.rule());
+          return squashes.get(key, (k, ex) -> CompletableFuture.supplyAsync(
+              () -> squashImage(route, child, platform), squashPool));
+        })
+        .thenApply(squashed -> {
+          if (squashed.digest().equals(d.digest())) {
+            return d;
+          }
+          ObjectNode json = d.json().deepCopy();
+          json.put("mediaType", squashed.mediaType());
+          json.put("digest", squashed.digest().toString());
+          json.put("size", squashed.bytes().length);
+          return new Descriptor(squashed.mediaType(), squashed.digest(), squashed.bytes().length, json);
+        });
+  }
+
+  private ServedManifest squashImage(Route route, ServedManifest source, JsonNode platform) {
+    ImageManifest manifest;
+    try {
+      manifest = ImageManifest.parse(source.bytes());
+    } catch (InvalidImageException e) {
+      return source; // schema 1, artifacts, Helm charts and the like pass through
+    }
+    // Everything the squash reads is fetched (and verified) first, in parallel: an upstream failure then
+    // fails the request instead of being mistaken for a broken image.
+    List<CompletableFuture<StoredBlob>> fetches = new ArrayList<>();
+    fetches.add(ensureBlob(route, manifest.config().digest()));
+    manifest.layers().forEach(l -> fetches.add(ensureBlob(route, l.digest())));
+    CompletableFuture.allOf(fetches.toArray(CompletableFuture[]::new)).join();
+
+    SquashOptions options = options(route, manifest, platform);
+    String optionsText = options.describe();
+    Optional<SquashRecord> done = records.bySource(route.upstream().name(), route.repository(),
+        source.digest(), optionsText);
+    if (done.isPresent() && done.get().blobs().stream().allMatch(store::hasBlob)) {
+      try {
+        Optional<StoredManifest> m = store.manifest(done.get().manifest());
+        if (m.isPresent()) {
+          return new ServedManifest(m.get().bytes(), m.get().mediaType(), m.get().digest(), false);
+        }
+      } catch (IOException e) {
+        throw new CompletionException(e);
+      }
+    }
+    stats.squashesInFlight.increment();
+    try {
+      SquashResult result = new Squasher().squash(source.bytes(), this::openStoredBlob, options,
+          store.tmpDir());
+      if (!result.squashed()) {
+        return source;
+      }
+      try {
+        store.putBlob(result.configDigest(), result.config());
+        store.adoptVerified(result.squashedLayer().digest(), result.squashedLayerFile());
+        Digest digest = store.putManifest(result.manifest(), result.manifestMediaType());
+        var report = result.report();
+        records.put(new SquashRecord(digest, route.upstream().name(), route.repository(), source.digest(),
+            optionsText, report.layersBefore(), report.layersAfter(), report.compressedBytesBefore(),
+            report.compressedBytesAfter(), List.of(result.configDigest(), result.squashedLayer().digest())));
+        stats.squashes.increment();
+        stats.squashBytesIn.add(report.compressedBytesBefore());
+        stats.squashBytesOut.add(report.compressedBytesAfter());
+        LOG.info("squashed {}@{} -> {}: {}", route.canonicalName(), source.digest(), digest, report.summary());
+        return new ServedManifest(result.manifest(), result.manifestMediaType(), digest, false);
+      } finally {
+        result.deleteLayerFile();
+      }
+    } catch (io.squashproxy.core.squash.SquashException | InvalidImageException e) {
+      // The image is valid for its upstream but not something we can merge faithfully: serve it as it is.
+      stats.squashFailures.increment();
+      LOG.warn("not squashing {}@{}: {}", route.canonicalName(), source.digest(), e.getMessage());
+      return source;
+    } catch (IOException e) {
+      stats.squashFailures.increment();
+      throw new CompletionException(e);
+    } finally {
+      stats.squashesInFlight.decrement();
+    }
+  }
+
+  private java.io.InputStream openStoredBlob(Digest d) throws IOException {
+    StoredBlob b = store.blob(d).orElseThrow(() -> new IOException("blob " + d + " left the cache"));
+    return Files.newInputStream(b.path());
+  }
+
+  private SquashOptions options(Route route, ImageManifest manifest, JsonNode platform) {
+    SquashRule rule = route.rule();
+    int keep = switch (rule.mode()) {
+      case KEEP -> rule.keepLayers();
+      case BASE -> sharedLayers(route, manifest, platform);
+      default -> 0;
+    };
+    return new SquashOptions(keep, rule.compression(), maxUncompressedBytes);
+  }
+
+  /** How many leading layers the image shares with the rule's base image (same platform). */
+  private int sharedLayers(Route route, ImageManifest manifest, JsonNode platform) {
+    String base = route.rule().baseImage();
+    int at = base.lastIndexOf('@');
+    int colon = base.lastIndexOf(':');
+    String name;
+    String ref;
+    if (at > 0) {
+      name = base.substring(0, at);
+      ref = base.substring(at + 1);
+    } else if (colon > base.lastIndexOf('/')) {
+      name = base.substring(0, colon);
+      ref = base.substring(colon + 1);
+    } else {
+      name = base;
+      ref = "latest";
+    }
+    try {
+      Route baseRoute = upstreams.resolve(name, null);
+      ServedManifest m = Names.isDigest(ref) ? sourceManifest(baseRoute, Digest.parse(ref))
+          : sourceManifest(baseRoute, resolveTag(baseRoute, ref).record.digest());
+      if (MediaTypes.isIndex(m.mediaType())) {
+        JsonNode p = platform != null ? platform : platformOf(manifest);
+        Descriptor match = null;
+        for (Descriptor d : ImageIndex.parse(m.bytes()).manifests()) {
+          JsonNode dp = d.json().path("platform");
+          if (dp.path("os").asText().equals(p.path("os").asText())
+              && dp.path("architecture").asText().equals(p.path("architecture").asText())) {
+            match = d;
+            break;
+          }
+        }
+        if (match == null) {
+          return 0;
+        }
+        m = sourceManifest(baseRoute, match.digest());
+      }
+      List<Descriptor> baseLayers = ImageManifest.parse(m.bytes()).layers();
+      int n = 0;
+      while (n < baseLayers.size() && n < manifest.layers().size()
+          && baseLayers.get(n).digest().equals(manifest.layers().get(n).digest())) {
+        n++;
+      }
+      return n;
+    } catch (IOException | RuntimeException e) {
+      LOG.warn("base image {} of rule {} unavailable ({}); squashing all layers", base, route.rule().glob(),
+          e.getMessage());
+      return 0;
+    }
+  }
+
+  private JsonNode platformOf(ImageManifest manifest) throws IOException {
+    StoredBlob config = store.blob(manifest.config().digest()).orElseThrow();
+    ImageConfig c = ImageConfig.parse(Files.readAllBytes(config.path()));
+    ObjectNode p = ImageJson.MAPPER.createObjectNode();
+    p.put("os", c.json().path("os").asText());
+    p.put("architecture", c.json().path("architecture").asText());
+    return p;
+  }
+
+  private static String ruleText(SquashRule rule) {
+    return rule.mode() + " keep=" + rule.keepLayers() + " base=" + rule.baseImage() + " compression="
+        + rule.compression() + " platforms=" + rule.platforms();
+  }
+
+  /** The blob in the local store, downloading it once however many ask at the same time. */
+  CompletableFuture<StoredBlob> ensureBlob(Route route, Digest digest) {
+    Optional<StoredBlob> local = store.blob(digest);
+    if (local.isPresent()) {
+      return CompletableFuture.completedFuture(local.get());
+    }
+    BlobKey key = new BlobKey(route.upstream().name(), route.repository(), digest);
+    return downloads.get(key, (k, ex) -> CompletableFuture.supplyAsync(() -> download(route, digest), io));
+  }
+
+  private StoredBlob download(Route route, Digest digest) {
+    Optional<StoredBlob> local = store.blob(digest);
+    if (local.isPresent()) {
+      return local.get();
+    }
+    stats.upstreamBlobGets.increment();
+    try (Upstream.BlobStream body = route.upstream().blob(route.repository(), digest)
+        .orElseThrow(() -> new RegistryException(ErrorCode.BLOB_UNKNOWN,
+            "blob " + digest + " is not known upstream in " + route.clientName()))) {
+      return store.putBlob(digest, body.size(), body.body());
+    } catch (IOException e) {
+      throw new CompletionException(e);
+    }
+  }
+}

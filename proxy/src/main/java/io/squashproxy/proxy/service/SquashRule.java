@@ -1,0 +1,65 @@
+package io.squashproxy.proxy.service;
+
+import io.squashproxy.core.layer.Compression;
+import java.util.List;
+import java.util.regex.Pattern;
+
+/**
+ * One squash rule: repositories matching {@code glob} are squashed this way. {@code *} matches within a
+ * name component, {@code **} across components.
+ *
+ * @param mode off (pass through), all (one layer), keep (the first {@code keepLayers} stay), or base (the
+ *     layers shared with {@code baseImage} stay)
+ * @param platforms {@code os/arch[/variant]} entries of an index to squash; empty for all
+ */
+public record SquashRule(String glob, Mode mode, int keepLayers, String baseImage, Compression compression,
+    List<String> platforms) {
+
+  public enum Mode { OFF, ALL, KEEP, BASE }
+
+  public SquashRule {
+    platforms = platforms == null ? List.of() : List.copyOf(platforms);
+    compression = compression == null ? Compression.GZIP : compression;
+    if (mode == Mode.KEEP && keepLayers < 1) {
+      throw new IllegalArgumentException("rule " + glob + ": keep needs at least 1 layer");
+    }
+    if (mode == Mode.BASE && (baseImage == null || baseImage.isBlank())) {
+      throw new IllegalArgumentException("rule " + glob + ": base needs a base image");
+    }
+  }
+
+  public static SquashRule all(String glob) {
+    return new SquashRule(glob, Mode.ALL, 0, null, Compression.GZIP, List.of());
+  }
+
+  public boolean matches(String repository) {
+    return toRegex(glob).matcher(repository).matches();
+  }
+
+  public boolean selectsPlatform(String os, String arch, String variant) {
+    if (platforms.isEmpty()) {
+      return true;
+    }
+    String full = os + "/" + arch + (variant == null || variant.isEmpty() ? "" : "/" + variant);
+    String plain = os + "/" + arch;
+    return platforms.contains(full) || platforms.contains(plain);
+  }
+
+  static Pattern toRegex(String glob) {
+    StringBuilder re = new StringBuilder();
+    for (int i = 0; i < glob.length(); i++) {
+      char c = glob.charAt(i);
+      if (c == '*' && i + 1 < glob.length() && glob.charAt(i + 1) == '*') {
+        re.append(".*");
+        i++;
+      } else if (c == '*') {
+        re.append("[^/]*");
+      } else if (c == '?') {
+        re.append("[^/]");
+      } else {
+        re.append(Pattern.quote(String.valueOf(c)));
+      }
+    }
+    return Pattern.compile(re.toString());
+  }
+}

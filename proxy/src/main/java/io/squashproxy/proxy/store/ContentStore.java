@@ -1,0 +1,231 @@
+package io.squashproxy.proxy.store;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import com.github.benmanes.caffeine.cache.RemovalCause;
+import io.squashproxy.core.digest.Digest;
+import io.squashproxy.core.digest.VerifyingInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.Executor;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The local store: content-addressed blobs and manifests on disk under one directory.
+ *
+ * <pre>
+ *   blobs/sha256/&lt;hex&gt;           layer and config blobs (squashed and passed through)
+ *   manifests/sha256/&lt;hex&gt;       manifests and indexes, with &lt;hex&gt;.type holding the media type
+ *   tmp/                          files being written; emptied at start
+ * </pre>
+ *
+ * Every file is written under {@code tmp/}, verified, then renamed into place, so a crash never leaves a
+ * partial blob where a reader could find it. Blobs are weighed in a Caffeine cache with the configured cap;
+ * an evicted blob's file is deleted. The index is rebuilt from disk at start.
+ */
+public final class ContentStore {
+  private static final Logger LOG = LoggerFactory.getLogger(ContentStore.class);
+
+  private final Path root;
+  private final Path tmp;
+  private final Cache<Digest, Long> blobIndex;
+  private volatile boolean ready;
+
+  public ContentStore(Path root, long maxBytes, Executor executor) throws IOException {
+    this.root = root;
+    this.tmp = root.resolve("tmp");
+    Files.createDirectories(root.resolve("blobs"));
+    Files.createDirectories(root.resolve("manifests"));
+    Files.createDirectories(tmp);
+    this.blobIndex = Caffeine.newBuilder()
+        .maximumWeight(Math.max(1, maxBytes / 1024))
+        .weigher((Digest d, Long size) -> (int) Math.min(Integer.MAX_VALUE, Math.max(1, size / 1024)))
+        .executor(executor)
+        .removalListener((Digest d, Long size, RemovalCause cause) -> {
+          if (cause.wasEvicted() && d != null) {
+            deleteQuietly(blobPath(d));
+          }
+        })
+        .build();
+  }
+
+  /** Removes leftovers of interrupted writes and loads the index of what is on disk. */
+  public void open() throws IOException {
+    try (Stream<Path> leftovers = Files.list(tmp)) {
+      for (Path p : leftovers.toList()) {
+        deleteRecursively(p);
+      }
+    }
+    Path blobs = root.resolve("blobs");
+    try (Stream<Path> files = Files.walk(blobs, 2)) {
+      // Oldest first, so the most recently used are the last the cap evicts.
+      List<Path> list = files.filter(Files::isRegularFile)
+          .sorted(Comparator.comparingLong(ContentStore::lastModified)).toList();
+      for (Path p : list) {
+        String alg = p.getParent().getFileName().toString();
+        try {
+          Digest d = new Digest(alg, p.getFileName().toString());
+          blobIndex.put(d, Files.size(p));
+        } catch (IllegalArgumentException e) {
+          LOG.warn("ignoring a stray file in the cache: {}", p);
+        }
+      }
+    }
+    ready = true;
+  }
+
+  public boolean ready() {
+    return ready;
+  }
+
+  public Path tmpDir() {
+    return tmp;
+  }
+
+  public Path root() {
+    return root;
+  }
+
+  public Path blobPath(Digest d) {
+    return root.resolve("blobs").resolve(d.algorithm()).resolve(d.hex());
+  }
+
+  private Path manifestPath(Digest d) {
+    return root.resolve("manifests").resolve(d.algorithm()).resolve(d.hex());
+  }
+
+  /** The blob's file and size, marking it used; empty when absent. */
+  public Optional<StoredBlob> blob(Digest d) {
+    Long size = blobIndex.getIfPresent(d);
+    Path p = blobPath(d);
+    if (size == null || !Files.isRegularFile(p)) {
+      if (size != null) {
+        blobIndex.invalidate(d);
+      }
+      return Optional.empty();
+    }
+    return Optional.of(new StoredBlob(d, p, size));
+  }
+
+  public boolean hasBlob(Digest d) {
+    return blob(d).isPresent();
+  }
+
+  /**
+   * Streams {@code in} into the store under {@code d}, verifying digest and (if not -1) size; nothing is
+   * stored when they do not match.
+   */
+  public StoredBlob putBlob(Digest d, long size, InputStream in) throws IOException {
+    Path t = Files.createTempFile(tmp, "blob-", ".tmp");
+    try {
+      try (OutputStream out = Files.newOutputStream(t);
+          VerifyingInputStream v = new VerifyingInputStream(in, "blob " + d, d, size)) {
+        v.transferTo(out);
+      }
+      return adoptVerified(d, t);
+    } finally {
+      Files.deleteIfExists(t);
+    }
+  }
+
+  /** Moves a file whose digest the caller has verified into the store. */
+  public StoredBlob adoptVerified(Digest d, Path file) throws IOException {
+    Path target = blobPath(d);
+    long size = Files.size(file);
+    AtomicFiles.moveInto(file, target);
+    blobIndex.put(d, size);
+    return new StoredBlob(d, target, size);
+  }
+
+  public StoredBlob putBlob(Digest d, byte[] bytes) throws IOException {
+    Digest actual = Digest.of(d.algorithm(), d.newMessageDigest().digest(bytes));
+    if (!actual.equals(d)) {
+      throw new IOException("blob content has digest " + actual + ", not " + d);
+    }
+    Path target = blobPath(d);
+    AtomicFiles.write(tmp, target, bytes);
+    blobIndex.put(d, (long) bytes.length);
+    return new StoredBlob(d, target, bytes.length);
+  }
+
+  public Optional<StoredManifest> manifest(Digest d) throws IOException {
+    Path p = manifestPath(d);
+    try {
+      byte[] bytes = Files.readAllBytes(p);
+      String type = Files.readString(typePath(p), StandardCharsets.UTF_8).trim();
+      return Optional.of(new StoredManifest(d, bytes, type));
+    } catch (NoSuchFileException e) {
+      return Optional.empty();
+    }
+  }
+
+  /** Stores a manifest under its digest (sha256 of the bytes), with its media type. */
+  public Digest putManifest(byte[] bytes, String mediaType) throws IOException {
+    Digest d = Digest.sha256(bytes);
+    Path p = manifestPath(d);
+    AtomicFiles.write(tmp, typePath(p), mediaType.getBytes(StandardCharsets.UTF_8));
+    AtomicFiles.write(tmp, p, bytes); // the content last: it is what makes the entry visible
+    return d;
+  }
+
+  /** Total bytes of blobs in the index. */
+  public long blobBytes() {
+    return blobIndex.asMap().values().stream().mapToLong(Long::longValue).sum();
+  }
+
+  public long blobCount() {
+    return blobIndex.estimatedSize();
+  }
+
+  /** Runs pending evictions now (tests, and before reporting sizes). */
+  public void cleanUp() {
+    blobIndex.cleanUp();
+  }
+
+  private static Path typePath(Path manifest) {
+    return manifest.resolveSibling(manifest.getFileName() + ".type");
+  }
+
+  private static long lastModified(Path p) {
+    try {
+      return Files.getLastModifiedTime(p).toMillis();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static void deleteQuietly(Path p) {
+    try {
+      Files.deleteIfExists(p);
+    } catch (IOException e) {
+      LOG.warn("could not delete evicted blob {}: {}", p, e.getMessage());
+    }
+  }
+
+  static void deleteRecursively(Path p) throws IOException {
+    if (Files.isDirectory(p)) {
+      try (Stream<Path> s = Files.walk(p)) {
+        for (Path q : s.sorted(Comparator.reverseOrder()).toList()) {
+          Files.deleteIfExists(q);
+        }
+      }
+    } else {
+      Files.deleteIfExists(p);
+    }
+  }
+
+  public record StoredBlob(Digest digest, Path path, long size) {}
+
+  public record StoredManifest(Digest digest, byte[] bytes, String mediaType) {}
+}

@@ -1,0 +1,312 @@
+package io.squashproxy.proxy.upstream;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import com.google.cloud.tools.jib.api.Credential;
+import com.google.cloud.tools.jib.api.ImageReference;
+import com.google.cloud.tools.jib.api.RegistryException;
+import com.google.cloud.tools.jib.event.EventHandlers;
+import com.google.cloud.tools.jib.frontend.CredentialRetrieverFactory;
+import com.google.cloud.tools.jib.http.Authorization;
+import com.google.cloud.tools.jib.http.FailoverHttpClient;
+import com.google.cloud.tools.jib.registry.RegistryClient;
+import io.squashproxy.core.digest.Digest;
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.reflect.Field;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The one class that talks to Jib. Jib performs authentication (the registry's {@code WWW-Authenticate}
+ * challenge, Docker Hub's bearer-token flow, basic auth, credentials from the docker config and credential
+ * helpers); the requests themselves go through the JDK HTTP client, because Jib re-parses manifests (we must
+ * pass them on byte-exact), has no manifest HEAD, and follows blob redirects on its own terms.
+ *
+ * <p>Jib keeps the {@link Authorization} it negotiated in a private field of {@link RegistryClient}; we read
+ * it there. That couples us to Jib's internals (pinned in the parent pom) and is covered by tests against a
+ * WireMock token server.
+ */
+public final class JibUpstream implements Upstream {
+  private static final Logger LOG = LoggerFactory.getLogger(JibUpstream.class);
+  private static final String USER_AGENT = "squash-proxy/0.1";
+  private static final int MAX_REDIRECTS = 5;
+  /** Docker Hub's tokens live 300 s; refresh before that, and on any 401. */
+  private static final Duration TOKEN_REUSE = Duration.ofSeconds(240);
+  private static final Field AUTHORIZATION = authorizationField();
+
+  private final UpstreamSettings settings;
+  private final HttpClient http;
+  private final FailoverHttpClient jibHttp;
+  private final Cache<String, Optional<String>> authByRepository;
+  private volatile Optional<Credential> credential;
+
+  public JibUpstream(UpstreamSettings settings) {
+    this.settings = settings;
+    this.http = HttpClient.newBuilder()
+        .followRedirects(HttpClient.Redirect.NEVER)
+        .connectTimeout(settings.connectTimeout())
+        .build();
+    // Plain-http upstreams need Jib's http failover and must let it send credentials over http.
+    this.jibHttp = new FailoverHttpClient(settings.plainHttp(), settings.plainHttp(), e -> { });
+    this.authByRepository = Caffeine.newBuilder().expireAfterWrite(TOKEN_REUSE).maximumSize(10_000).build();
+  }
+
+  @Override
+  public String name() {
+    return settings.name();
+  }
+
+  public UpstreamSettings settings() {
+    return settings;
+  }
+
+  @Override
+  public Optional<RawManifest> manifest(String repository, String reference) throws IOException {
+    HttpResponse<InputStream> r = send(repository, "GET", "/manifests/" + reference, true);
+    if (r == null) {
+      return Optional.empty();
+    }
+    try (InputStream body = r.body()) {
+      byte[] bytes = body.readNBytes(MAX_MANIFEST_BYTES + 1);
+      if (bytes.length > MAX_MANIFEST_BYTES) {
+        throw new UpstreamException(502, "manifest " + repository + ":" + reference + " is larger than "
+            + MAX_MANIFEST_BYTES + " bytes", null, null);
+      }
+      Digest digest = Digest.sha256(bytes);
+      if (reference.contains(":") && !Digest.parse(reference).equals(digest)) {
+        throw new UpstreamException(502, "upstream manifest " + repository + "@" + reference
+            + " has digest " + digest, null, null);
+      }
+      String mediaType = r.headers().firstValue("Content-Type").orElse(null);
+      return Optional.of(new RawManifest(bytes, mediaType, digest));
+    }
+  }
+
+  /** Manifests are JSON documents; 4 MiB is Distribution's own limit. */
+  public static final int MAX_MANIFEST_BYTES = 4 << 20;
+
+  @Override
+  public Optional<ManifestHead> headManifest(String repository, String reference) throws IOException {
+    HttpResponse<InputStream> r = send(repository, "HEAD", "/manifests/" + reference, true);
+    if (r == null) {
+      return Optional.empty();
+    }
+    r.body().close();
+    Optional<String> digest = r.headers().firstValue("Docker-Content-Digest");
+    if (digest.isEmpty() || !Digest.isValid(digest.get())) {
+      // Some registries omit the header on HEAD; fall back to a GET (which Docker Hub counts as a pull).
+      return manifest(repository, reference)
+          .map(m -> new ManifestHead(m.digest(), m.mediaType(), m.bytes().length));
+    }
+    long size = r.headers().firstValueAsLong("Content-Length").orElse(-1);
+    return Optional.of(new ManifestHead(Digest.parse(digest.get()),
+        r.headers().firstValue("Content-Type").orElse(null), size));
+  }
+
+  @Override
+  public Optional<BlobStream> blob(String repository, Digest digest) throws IOException {
+    HttpResponse<InputStream> r = send(repository, "GET", "/blobs/" + digest, false);
+    if (r == null) {
+      return Optional.empty();
+    }
+    long size = r.headers().firstValueAsLong("Content-Length").orElse(-1);
+    return Optional.of(new BlobStream(r.body(), size));
+  }
+
+  @Override
+  public Optional<TagPage> tags(String repository, Integer n, String last) throws IOException {
+    StringBuilder q = new StringBuilder("/tags/list");
+    String sep = "?";
+    if (n != null) {
+      q.append(sep).append("n=").append(n);
+      sep = "&";
+    }
+    if (last != null) {
+      q.append(sep).append("last=").append(URLEncoder.encode(last, StandardCharsets.UTF_8));
+    }
+    HttpResponse<InputStream> r = send(repository, "GET", q.toString(), false);
+    if (r == null) {
+      return Optional.empty();
+    }
+    try (InputStream body = r.body()) {
+      return Optional.of(new TagPage(body.readNBytes(MAX_MANIFEST_BYTES),
+          r.headers().firstValue("Link").orElse(null)));
+    }
+  }
+
+  @Override
+  public void close() throws IOException {
+    jibHttp.shutDown();
+  }
+
+  /**
+   * Sends a request for {@code /v2/<repository><path>}, authenticating as upstream demands and following
+   * redirects (without our Authorization when they leave the registry's host). Returns null for 404.
+   */
+  private HttpResponse<InputStream> send(String repository, String method, String path, boolean manifest)
+      throws IOException {
+    URI uri = settings.url().resolve("/v2/" + repository + path);
+    boolean retried = false;
+    while (true) {
+      Optional<String> auth = authorization(repository, retried);
+      HttpResponse<InputStream> r = follow(method, uri, auth, manifest);
+      int status = r.statusCode();
+      if (status == 401 && !retried) {
+        r.body().close();
+        authByRepository.invalidate(repository);
+        retried = true;
+        continue;
+      }
+      if (status == 404) {
+        r.body().close();
+        return null;
+      }
+      if (status >= 200 && status < 300) {
+        return r;
+      }
+      String detail;
+      try (InputStream body = r.body()) {
+        detail = new String(body.readNBytes(2048), StandardCharsets.UTF_8);
+      }
+      throw new UpstreamException(status, settings.name() + " answered " + status + " for " + method + " "
+          + repository + path + (detail.isBlank() ? "" : ": " + detail.strip()),
+          r.headers().firstValue("Retry-After").orElse(null), null);
+    }
+  }
+
+  private HttpResponse<InputStream> follow(String method, URI start, Optional<String> auth, boolean manifest)
+      throws IOException {
+    URI uri = start;
+    for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
+      HttpRequest.Builder b = HttpRequest.newBuilder(uri)
+          .timeout(settings.requestTimeout())
+          .header("User-Agent", USER_AGENT)
+          .method(method, HttpRequest.BodyPublishers.noBody());
+      if (manifest) {
+        b.header("Accept", String.join(", ", MANIFEST_ACCEPT));
+      }
+      boolean sameHost = sameOrigin(start, uri);
+      if (auth.isPresent() && sameHost) {
+        b.header("Authorization", auth.get());
+      }
+      HttpResponse<InputStream> r;
+      try {
+        r = http.send(b.build(), HttpResponse.BodyHandlers.ofInputStream());
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IOException("interrupted", e);
+      } catch (IOException e) {
+        throw new UpstreamException(0, settings.name() + " unreachable (" + uri.getHost() + "): "
+            + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : " " + e.getMessage()), null, e);
+      }
+      int status = r.statusCode();
+      if (status >= 300 && status < 400 && status != 304) {
+        Optional<String> location = r.headers().firstValue("Location");
+        r.body().close();
+        if (location.isEmpty()) {
+          throw new UpstreamException(502, "redirect without Location from " + uri, null, null);
+        }
+        uri = uri.resolve(location.get());
+        continue;
+      }
+      return r;
+    }
+    throw new UpstreamException(502, "too many redirects from " + start, null, null);
+  }
+
+  private static boolean sameOrigin(URI a, URI b) {
+    return a.getHost().equalsIgnoreCase(b.getHost()) && a.getPort() == b.getPort()
+        && a.getScheme().equalsIgnoreCase(b.getScheme());
+  }
+
+  private Optional<String> authorization(String repository, boolean refresh) throws IOException {
+    if (refresh) {
+      authByRepository.invalidate(repository);
+    }
+    Optional<String> cached = authByRepository.getIfPresent(repository);
+    if (cached != null) {
+      return cached;
+    }
+    Optional<String> fresh = authenticate(repository);
+    authByRepository.put(repository, fresh);
+    return fresh;
+  }
+
+  /** Lets Jib run the registry's challenge for pull access to {@code repository}. */
+  private Optional<String> authenticate(String repository) throws IOException {
+    Optional<Credential> cred = credential();
+    RegistryClient.Factory factory = RegistryClient.factory(EventHandlers.NONE, settings.registryHost(),
+        repository, jibHttp).setUserAgent(USER_AGENT);
+    cred.ifPresent(factory::setCredential);
+    RegistryClient client = factory.newRegistryClient();
+    try {
+      boolean bearer = client.doPullBearerAuth();
+      if (!bearer && cred.isPresent()) {
+        client.configureBasicAuth();
+      }
+    } catch (RegistryException e) {
+      throw new UpstreamException(401, settings.name() + " refused authentication for " + repository + ": "
+          + e.getMessage(), null, e);
+    } catch (IOException e) {
+      throw new UpstreamException(0, settings.name() + " unreachable during authentication: "
+          + e.getMessage(), null, e);
+    }
+    Authorization a = readAuthorization(client);
+    return a == null ? Optional.empty() : Optional.of(a.getScheme() + " " + a.getToken());
+  }
+
+  private Optional<Credential> credential() {
+    Optional<Credential> c = credential;
+    if (c != null) {
+      return c;
+    }
+    if (settings.username() != null) {
+      c = Optional.of(Credential.from(settings.username(), settings.password() == null ? ""
+          : settings.password()));
+    } else {
+      try {
+        CredentialRetrieverFactory f = CredentialRetrieverFactory.forImage(
+            ImageReference.of(settings.registryHost(), "library/busybox", null), e -> { });
+        c = settings.credentialHelper() != null
+            ? f.dockerCredentialHelper(settings.credentialHelper()).retrieve()
+            : f.dockerConfig().retrieve();
+      } catch (Exception e) {
+        LOG.warn("{}: no credentials from the docker config or helper ({}); pulling anonymously", settings,
+            e.getMessage());
+        c = Optional.empty();
+      }
+    }
+    credential = c;
+    return c;
+  }
+
+  @SuppressWarnings("unchecked")
+  private static Authorization readAuthorization(RegistryClient client) {
+    try {
+      return ((AtomicReference<Authorization>) AUTHORIZATION.get(client)).get();
+    } catch (IllegalAccessException e) {
+      throw new IllegalStateException("cannot read Jib's negotiated authorization", e);
+    }
+  }
+
+  private static Field authorizationField() {
+    try {
+      Field f = RegistryClient.class.getDeclaredField("authorization");
+      f.setAccessible(true);
+      return f;
+    } catch (NoSuchFieldException e) {
+      throw new IllegalStateException("this Jib version keeps no authorization field; check the pinned version",
+          e);
+    }
+  }
+}

@@ -1,0 +1,134 @@
+package io.squashproxy.tests.support;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+
+/**
+ * A real CNCF Distribution registry ({@code docker-registry serve}) on a free 127.0.0.1 port, with its own
+ * storage in a temp dir. Plain http, no auth.
+ */
+public final class DistributionRegistry implements AutoCloseable {
+
+  private final Scratch scratch;
+  private final Process process;
+  private final int port;
+  private final Path log;
+
+  private DistributionRegistry(Scratch scratch, Process process, int port, Path log) {
+    this.scratch = scratch;
+    this.process = process;
+    this.port = port;
+    this.log = log;
+  }
+
+  public static DistributionRegistry start() {
+    Env.requireTools("docker-registry");
+    Scratch scratch = Scratch.create("reg");
+    try {
+      AssertionError last = null;
+      for (int attempt = 0; attempt < 3; attempt++) {
+        int port = freePort();
+        Path storage = scratch.dir("storage");
+        Path config = scratch.resolve("config-" + attempt + ".yml");
+        Path log = scratch.resolve("registry-" + attempt + ".log");
+        Files.writeString(config, String.join("\n",
+            "version: 0.1",
+            "log: { level: warn, accesslog: { disabled: true } }",
+            "storage:",
+            "  filesystem: { rootdirectory: " + storage + " }",
+            "  delete: { enabled: true }",
+            "http: { addr: 127.0.0.1:" + port + " }",
+            ""));
+        Process p = Proc.of("docker-registry", "serve", config.toString()).startBackground(log);
+        try {
+          waitReady(p, port, log);
+          return new DistributionRegistry(scratch, p, port, log);
+        } catch (AssertionError e) {
+          Proc.stop(p, Duration.ofSeconds(5));
+          last = e;
+        }
+      }
+      throw last;
+    } catch (IOException e) {
+      scratch.close();
+      throw new UncheckedIOException(e);
+    } catch (RuntimeException | Error e) {
+      scratch.close();
+      throw e;
+    }
+  }
+
+  private static void waitReady(Process p, int port, Path log) {
+    HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    HttpRequest req = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v2/"))
+        .timeout(Duration.ofSeconds(2)).GET().build();
+    long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+    while (System.nanoTime() < deadline) {
+      if (!p.isAlive()) {
+        throw new AssertionError("docker-registry exited with " + p.exitValue() + ":\n" + Proc.readQuietly(log));
+      }
+      try {
+        HttpResponse<Void> r = http.send(req, HttpResponse.BodyHandlers.discarding());
+        if (r.statusCode() == 200) {
+          return;
+        }
+      } catch (IOException e) {
+        // not up yet
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new AssertionError(e);
+      }
+      sleep(100);
+    }
+    throw new AssertionError("docker-registry did not answer /v2/ within 20 s:\n" + Proc.readQuietly(log));
+  }
+
+  static int freePort() {
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+      return s.getLocalPort();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  static void sleep(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError(e);
+    }
+  }
+
+  /** {@code 127.0.0.1:PORT}. */
+  public String host() {
+    return "127.0.0.1:" + port;
+  }
+
+  /** A skopeo/docker reference, {@code docker://127.0.0.1:PORT/REPO}. */
+  public String ref(String repoAndTag) {
+    return "docker://" + host() + "/" + repoAndTag;
+  }
+
+  public String log() {
+    return Proc.readQuietly(log);
+  }
+
+  @Override
+  public void close() {
+    try {
+      Proc.stop(process, Duration.ofSeconds(5));
+    } finally {
+      scratch.close();
+    }
+  }
+}
