@@ -225,7 +225,7 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
           return;
         }
       }
-      last.addListener(f -> closeQuietly(file));
+      // DefaultFileRegion and ChunkedNioFile close the file when released or done.
       finish(ctx, last, keepAlive);
     };
   }

@@ -1,12 +1,16 @@
 package io.squashproxy.core.layout;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Collections;
 import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 
 /**
@@ -51,6 +55,13 @@ public final class ArchiveSquasher {
       throw new LayoutException(output + ": directory " + parent + " does not exist");
     }
     Path work = createWorkDir(parent, workDir);
+    AtomicReference<Path> pending = new AtomicReference<>();
+    // Ctrl-C ends the JVM without running finally blocks; the hook removes what they would have.
+    Thread cleanup = new Thread(() -> {
+      deleteQuietly(pending.get());
+      deleteQuietly(work);
+    }, "squash-cleanup");
+    Runtime.getRuntime().addShutdownHook(cleanup);
     Path partial = null;
     try {
       ArchiveFormat format;
@@ -58,7 +69,8 @@ public final class ArchiveSquasher {
       if (Files.isDirectory(in)) {
         format = ArchiveFormat.OCI_LAYOUT;
         checkOutput(output, out, true);
-        partial = Files.createTempDirectory(parent, "." + out.getFileName() + ".partial-");
+        partial = reserve(parent, out, true);
+        pending.set(partial);
         images = new OciLayoutSquasher(new DirectoryFiles(in), new DirectorySink(partial),
             options.forFormat(format), work, listener).run();
       } else {
@@ -69,18 +81,25 @@ public final class ArchiveSquasher {
                 + " (no oci-layout and index.json)");
           }
           checkOutput(output, out, false);
-          partial = Files.createTempFile(parent, "." + out.getFileName() + ".partial-", "");
+          partial = reserve(parent, out, false);
+          pending.set(partial);
           images = squashTar(files, format, partial, options, work);
         }
       }
       publish(partial, out);
       partial = null;
+      pending.set(null);
       return new ArchiveResult(format, out, images);
     } finally {
       if (partial != null) {
         deleteQuietly(partial);
       }
       deleteQuietly(work);
+      try {
+        Runtime.getRuntime().removeShutdownHook(cleanup);
+      } catch (IllegalStateException e) {
+        // the JVM is already shutting down and runs the hook
+      }
     }
   }
 
@@ -91,6 +110,22 @@ public final class ArchiveSquasher {
     }
     try (TarSink sink = new TarSink(partial)) {
       return new OciLayoutSquasher(files, sink, options.forFormat(format), work, listener).run();
+    }
+  }
+
+  /**
+   * A new, hidden sibling of the output to write into. Not {@link Files#createTempFile}: its owner-only
+   * permissions would stay on the output after the rename.
+   */
+  private static Path reserve(Path parent, Path out, boolean directory) throws IOException {
+    while (true) {
+      Path p = parent.resolve("." + out.getFileName() + ".partial-"
+          + Long.toUnsignedString(ThreadLocalRandom.current().nextLong(), 36));
+      try {
+        return directory ? Files.createDirectory(p) : Files.createFile(p);
+      } catch (FileAlreadyExistsException e) {
+        // taken: draw another name
+      }
     }
   }
 
@@ -135,7 +170,7 @@ public final class ArchiveSquasher {
   }
 
   static void deleteQuietly(Path path) {
-    if (!Files.exists(path)) {
+    if (path == null || !Files.exists(path)) {
       return;
     }
     try (Stream<Path> walk = Files.walk(path)) {
@@ -143,7 +178,7 @@ public final class ArchiveSquasher {
       for (Path p : paths) {
         Files.deleteIfExists(p);
       }
-    } catch (IOException e) {
+    } catch (IOException | UncheckedIOException e) {
       // Best effort: the error that brought us here matters more than a leftover temporary file.
     }
   }

@@ -8,6 +8,8 @@ import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFileAttributeView;
+import java.nio.file.attribute.PosixFilePermissions;
 
 /** Writes an OCI layout into a directory (the caller's temporary one, renamed when complete). */
 final class DirectorySink implements LayoutSink {
@@ -36,7 +38,12 @@ final class DirectorySink implements LayoutSink {
 
   @Override
   public void moveBlob(Digest digest, long size, Path file) throws IOException {
-    Files.move(file, prepare(digest), StandardCopyOption.REPLACE_EXISTING);
+    Path target = prepare(digest);
+    Files.move(file, target, StandardCopyOption.REPLACE_EXISTING);
+    // The squash created the file owner-only, as temporary files are; a blob is as readable as the rest.
+    if (Files.getFileStore(target).supportsFileAttributeView(PosixFileAttributeView.class)) {
+      Files.setPosixFilePermissions(target, PosixFilePermissions.fromString("rw-r--r--"));
+    }
   }
 
   @Override

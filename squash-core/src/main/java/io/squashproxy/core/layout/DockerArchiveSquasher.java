@@ -73,7 +73,7 @@ final class DockerArchiveSquasher {
     try {
       result = squasher.squash(image.manifest, image.blobs(), options, workDir);
     } catch (SquashException e) {
-      String file = e.layer() == null ? "" : " (entry '" + image.pathOf(e.layer()) + "')";
+      String file = e.layer() == null ? "" : " [archive member '" + image.pathOf(e.layer()) + "']";
       throw new LayoutException(in.describe() + ": image " + image.name + ": " + e.getMessage() + file, e);
     } catch (InvalidImageException e) {
       throw new LayoutException(in.describe(entry.config()) + ": image " + image.name + ": " + e.getMessage(), e);

@@ -166,7 +166,7 @@ final class OciLayoutSquasher {
     try {
       result = squasher.squash(bytes, blobs, options, workDir);
     } catch (SquashException e) {
-      String file = e.layer() == null ? "" : " (" + in.describe(Blobs.path(e.layer())) + ")";
+      String file = e.layer() == null ? "" : " [" + in.describe(Blobs.path(e.layer())) + "]";
       throw new LayoutException(in.describe() + ": image " + name + ": " + e.getMessage() + file, e);
     } catch (InvalidImageException e) {
       throw new LayoutException(in.describe(path) + ": image " + name + ": " + e.getMessage(), e);

@@ -125,12 +125,24 @@ final class MergePlan {
     TreeMap<String, Boolean> names = new TreeMap<>();
     for (Map.Entry<String, Node> e : lower.entrySet()) {
       String path = e.getKey();
-      if (path.isEmpty() || fin.containsKey(path)) {
-        continue; // unchanged, or replaced by an entry of the squashed layer
+      if (path.isEmpty()) {
+        continue;
       }
-      // Hide the topmost name that no longer exists at all; an implicit parent (no entry of its own, only
-      // children) is gone once its last child is, and must be whited out itself.
-      String target = topmostGone(path, fin);
+      Node now = fin.get(path);
+      String target;
+      if (now != null) {
+        if (!now.dir() || e.getValue().dir()) {
+          continue; // unchanged, or replaced by an entry of the squashed layer
+        }
+        // A directory of the squashed layers where a kept layer has a file or symlink: the directory's
+        // entry is written where it was last declared, which may be after entries below it, and those
+        // must not meet the kept non-directory. Whiting it out first leaves an implicit directory.
+        target = path;
+      } else {
+        // Hide the topmost name that no longer exists at all; an implicit parent (no entry of its own,
+        // only children) is gone once its last child is, and must be whited out itself.
+        target = topmostGone(path, fin);
+      }
       if (coveredByAncestor(target, fin, hiddenRoots, opaqueDirs) || hiddenRoots.contains(target)) {
         continue;
       }

@@ -138,6 +138,49 @@ class OciLayoutSquashTest {
   }
 
   @Test
+  void attestationsAreCopiedAndPointAtTheSquashedImage() throws IOException {
+    Path in = layout();
+    TestImages.addAttestation(in, 1);
+    Path out = dir.resolve("out");
+
+    ArchiveResult result = squasher.squash(in, out, ArchiveOptions.DEFAULT, null);
+
+    assertEquals(ImageOutcome.Kind.NOT_AN_IMAGE, result.images().get(3).kind());
+    Map<String, byte[]> files = readTree(out);
+    JsonNode index = TestImages.json(files.get("index.json"));
+    JsonNode nested = TestImages.json(blob(files, index.get("manifests").get(1)));
+    JsonNode attestation = nested.get("manifests").get(2);
+    assertEquals(nested.get("manifests").get(0).get("digest").asText(),
+        attestation.get("annotations").get("vnd.docker.reference.digest").asText());
+    assertEquals(result.images().get(1).manifestDigest().toString(),
+        nested.get("manifests").get(0).get("digest").asText());
+    assertArrayEquals(Files.readAllBytes(in.resolve("blobs/sha256/" + attestation.get("digest").asText().substring(7))),
+        blob(files, attestation));
+    assertBlobsAreExactlyTheReferencedOnes(files);
+  }
+
+  @Test
+  void anImageNamedTwiceIsSquashedOnce() throws IOException {
+    Path in = dir.resolve("in");
+    OciImage image = new OciImage(TestImages.threeLayers("a"), "amd64");
+    TestImages.writeOciLayout(in, new LinkedHashMap<>(Map.of("a", List.of(image))));
+    TestImages.writeOciLayout(dir.resolve("b"), Map.of("b", List.of(image)));
+    JsonNode a = TestImages.json(Files.readAllBytes(in.resolve("index.json")));
+    JsonNode b = TestImages.json(Files.readAllBytes(dir.resolve("b/index.json")));
+    ((com.fasterxml.jackson.databind.node.ArrayNode) a.get("manifests")).add(b.get("manifests").get(0));
+    Files.write(in.resolve("index.json"), io.squashproxy.core.image.ImageJson.write(a));
+    Path out = dir.resolve("out");
+
+    ArchiveResult result = squasher.squash(in, out, ArchiveOptions.DEFAULT, null);
+
+    assertEquals(1, result.images().size());
+    JsonNode index = TestImages.json(Files.readAllBytes(out.resolve("index.json")));
+    assertEquals(index.get("manifests").get(0).get("digest"), index.get("manifests").get(1).get("digest"));
+    assertEquals("b", index.get("manifests").get(1).get("annotations").get("org.opencontainers.image.ref.name")
+        .asText());
+  }
+
+  @Test
   void aCorruptBlobIsNamedAndLeavesNoOutputNorTemporaryFiles() throws IOException {
     Path in = layout();
     JsonNode index = TestImages.json(Files.readAllBytes(in.resolve("index.json")));
@@ -156,6 +199,29 @@ class OciLayoutSquashTest {
     assertTrue(e.getMessage().contains("app:1"), e.getMessage());
     try (Stream<Path> list = Files.list(dir)) {
       assertEquals(List.of(in), list.toList());
+    }
+  }
+
+  @Test
+  void aCorruptBlobInAnOciArchiveIsNamedAndLeavesNothing() throws IOException {
+    Path layout = layout();
+    JsonNode index = TestImages.json(Files.readAllBytes(layout.resolve("index.json")));
+    JsonNode manifest = TestImages.json(Files.readAllBytes(
+        layout.resolve("blobs/sha256/" + index.get("manifests").get(0).get("digest").asText().substring(7))));
+    String layer = manifest.get("layers").get(0).get("digest").asText();
+    Path blob = layout.resolve("blobs/sha256/" + layer.substring(7));
+    Files.write(blob, TestImages.corrupt(Files.readAllBytes(blob)));
+    Path in = dir.resolve("in.tar");
+    TestImages.tarDirectory(layout, in);
+    Path out = dir.resolve("out.tar");
+
+    LayoutException e = assertThrows(LayoutException.class,
+        () -> squasher.squash(in, out, ArchiveOptions.DEFAULT.withKeepLayers(1), null));
+
+    assertTrue(e.getMessage().contains("layer 0 (" + layer + ")"), e.getMessage());
+    assertTrue(e.getMessage().contains("entry 'blobs/sha256/" + layer.substring(7) + "'"), e.getMessage());
+    try (Stream<Path> list = Files.list(dir)) {
+      assertEquals(Set.of(layout, in), Set.copyOf(list.toList()));
     }
   }
 

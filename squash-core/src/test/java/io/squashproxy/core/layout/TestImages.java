@@ -190,6 +190,41 @@ public final class TestImages {
     Files.write(dir.resolve("index.json"), ImageJson.write(index));
   }
 
+  /**
+   * Adds a buildx-style attestation (an image manifest whose one layer is in-toto JSON, on platform
+   * unknown/unknown) to the nested index of index.json entry {@code entry}, pointing at its first image
+   * with the {@code vnd.docker.reference.digest} annotation.
+   */
+  public static void addAttestation(Path dir, int entry) throws IOException {
+    ObjectNode index = (ObjectNode) json(Files.readAllBytes(dir.resolve("index.json")));
+    ObjectNode entryDesc = (ObjectNode) index.get("manifests").get(entry);
+    Path nestedPath = dir.resolve("blobs/sha256/" + entryDesc.get("digest").asText().substring(7));
+    ObjectNode nested = (ObjectNode) json(Files.readAllBytes(nestedPath));
+    String subject = nested.get("manifests").get(0).get("digest").asText();
+    ObjectNode manifest = ImageJson.MAPPER.createObjectNode();
+    manifest.put("schemaVersion", 2);
+    manifest.put("mediaType", MediaTypes.OCI_MANIFEST);
+    byte[] statement = "{\"_type\":\"https://in-toto.io/Statement/v0.1\"}".getBytes(StandardCharsets.UTF_8);
+    byte[] config = ("{\"architecture\":\"unknown\",\"os\":\"unknown\",\"config\":{},\"rootfs\":"
+        + "{\"type\":\"layers\",\"diff_ids\":[\"" + Digest.sha256(statement) + "\"]}}")
+        .getBytes(StandardCharsets.UTF_8);
+    manifest.set("config", descriptor(MediaTypes.OCI_CONFIG, writeBlob(dir, config)));
+    manifest.putArray("layers").add(descriptor("application/vnd.in-toto+json", writeBlob(dir, statement)));
+    ObjectNode att = descriptor(MediaTypes.OCI_MANIFEST, writeBlob(dir, ImageJson.write(manifest)));
+    ObjectNode annotations = att.putObject("annotations");
+    annotations.put("vnd.docker.reference.digest", subject);
+    annotations.put("vnd.docker.reference.type", "attestation-manifest");
+    ObjectNode platform = att.putObject("platform");
+    platform.put("architecture", "unknown");
+    platform.put("os", "unknown");
+    ((ArrayNode) nested.get("manifests")).add(att);
+    Files.delete(nestedPath);
+    Blob newNested = writeBlob(dir, ImageJson.write(nested));
+    entryDesc.put("digest", newNested.digest().toString());
+    entryDesc.put("size", newNested.size());
+    Files.write(dir.resolve("index.json"), ImageJson.write(index));
+  }
+
   private static ObjectNode writeOciImage(Path dir, OciImage image) throws IOException {
     ObjectNode manifest = ImageJson.MAPPER.createObjectNode();
     manifest.put("schemaVersion", 2);

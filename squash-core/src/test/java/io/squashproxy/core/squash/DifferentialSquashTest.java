@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.squashproxy.core.layer.Compression;
+import io.squashproxy.core.testing.FastTempDirs;
 import io.squashproxy.core.testing.LayerShape;
 import io.squashproxy.core.testing.RandomImages;
 import io.squashproxy.core.testing.RefFs;
@@ -26,7 +27,7 @@ import org.junit.jupiter.api.io.TempDir;
 class DifferentialSquashTest {
   private static final int IMAGES = Integer.getInteger("squash.images", 300);
 
-  @TempDir
+  @TempDir(factory = FastTempDirs.class)
   Path work;
 
   @Test

@@ -16,6 +16,18 @@ import java.util.List;
  */
 public final class Dockerd implements AutoCloseable {
 
+  /**
+   * What {@code docker create} adds to every container's filesystem (its init layer, with fresh mtimes), to
+   * leave out of comparisons; the test images have no /dev, /proc or /sys of their own.
+   */
+  public static final String[] CONTAINER_INIT_PATHS = {".dockerenv", "etc/hosts", "etc/hostname",
+      "etc/resolv.conf", "etc/mtab", "dev", "proc", "sys"};
+
+  /** Comparison options for two {@code docker export} trees: docker keeps only security.capability. */
+  public static RootfsTree.Options exportComparison() {
+    return RootfsTree.Options.exact().xattrs(n -> n.equals("security.capability")).ignore(CONTAINER_INIT_PATHS);
+  }
+
   private final Scratch scratch;
   private final Process process;
   private final Path socket;

@@ -144,10 +144,26 @@ public final class LayerTar implements Closeable {
   public static final long DEFAULT_MTIME = 1_700_000_000L;
 
   private final OutputStream out;
+  private final boolean dryRun;
   private long written;
 
   public LayerTar(OutputStream out) {
+    this(out, false);
+  }
+
+  private LayerTar(OutputStream out, boolean dryRun) {
     this.out = out;
+    this.dryRun = dryRun;
+  }
+
+  /** The exact size of the tar these entries make (contents are not generated). */
+  public static long measure(java.util.List<Entry> entries) {
+    LayerTar t = new LayerTar(OutputStream.nullOutputStream(), true);
+    for (Entry e : entries) {
+      t.add(e);
+    }
+    t.finish();
+    return t.bytesWritten();
   }
 
   public static LayerTar create(Path file) {
@@ -156,15 +172,6 @@ public final class LayerTar implements Closeable {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-  }
-
-  /** Bytes a tar of plain entries (short ASCII names, no xattrs) takes: headers, padded contents, trailer. */
-  public static long plainSize(long... contentSizes) {
-    long n = 1024;
-    for (long s : contentSizes) {
-      n += 512 + pad(s);
-    }
-    return n;
   }
 
   public long bytesWritten() {
@@ -199,7 +206,9 @@ public final class LayerTar implements Closeable {
       writeHeader(nameFits ? e.name : ascii(e.name, 100), e.type, e.mode, e.uid, e.gid, size, e.mtime,
           linkBytes.length <= 100 && isAscii(linkBytes) ? e.linkName : ascii(e.linkName, 100), e.devMajor,
           e.devMinor);
-      if (size > 0) {
+      if (size > 0 && dryRun) {
+        written += pad(size);
+      } else if (size > 0) {
         CountingStream c = new CountingStream(out);
         e.content.writeTo(c);
         if (c.count != size) {

@@ -1,0 +1,73 @@
+package io.squashproxy.proxy.testing;
+
+import com.github.benmanes.caffeine.cache.Ticker;
+import io.squashproxy.core.layer.Compression;
+import io.squashproxy.proxy.service.ImageService;
+import io.squashproxy.proxy.service.ProxyStats;
+import io.squashproxy.proxy.service.Route;
+import io.squashproxy.proxy.service.Rules;
+import io.squashproxy.proxy.service.SquashRule;
+import io.squashproxy.proxy.service.Upstreams;
+import io.squashproxy.proxy.store.ContentStore;
+import io.squashproxy.proxy.store.SquashRecords;
+import io.squashproxy.proxy.store.TagStore;
+import io.squashproxy.proxy.upstream.UpstreamSettings;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicLong;
+
+/** An {@link ImageService} over a temp cache directory and an {@link InMemoryRegistry}, with a fake clock. */
+public final class ProxyHarness implements AutoCloseable {
+  public final InMemoryRegistry upstream;
+  public final Path cacheDir;
+  public final AtomicLong nanos = new AtomicLong(1_000_000_000L);
+  public final Ticker ticker = nanos::get;
+  public final ExecutorService io = Executors.newFixedThreadPool(16);
+  public final ExecutorService squashPool = Executors.newFixedThreadPool(2);
+  public final ContentStore store;
+  public final ImageService service;
+  public final Upstreams upstreams;
+  public final ProxyStats stats = new ProxyStats();
+
+  public ProxyHarness(InMemoryRegistry upstream, Path cacheDir, Rules rules, long cacheBytes) throws IOException {
+    this.upstream = upstream;
+    this.cacheDir = cacheDir;
+    this.store = new ContentStore(cacheDir, cacheBytes, Runnable::run);
+    store.open();
+    TagStore tags = new TagStore(cacheDir, store.tmpDir(), Duration.ofMinutes(5), ticker);
+    tags.open();
+    SquashRecords records = new SquashRecords(cacheDir, store.tmpDir());
+    records.open();
+    // Docker Hub rules (library/ before one-component names), so tests read like docker pulls.
+    UpstreamSettings settings = new UpstreamSettings(upstream.name(), java.net.URI.create("http://127.0.0.1:1"),
+        null, true, null, null, null, null, null);
+    this.upstreams = new Upstreams(List.of(settings), rules, s -> upstream);
+    this.service = new ImageService(upstreams, store, tags, records, io, squashPool, Long.MAX_VALUE, stats);
+  }
+
+  public ProxyHarness(InMemoryRegistry upstream, Path cacheDir) throws IOException {
+    this(upstream, cacheDir, Rules.squashEverything(), 1L << 40);
+  }
+
+  public static Rules keep(int n) {
+    return new Rules(List.of(new SquashRule("**", SquashRule.Mode.KEEP, n, null, Compression.GZIP, List.of())));
+  }
+
+  public Route route(String name) {
+    return upstreams.resolve(name, null);
+  }
+
+  public void advance(Duration d) {
+    nanos.addAndGet(d.toNanos());
+  }
+
+  @Override
+  public void close() {
+    io.shutdownNow();
+    squashPool.shutdownNow();
+  }
+}
