@@ -9,6 +9,7 @@ import com.google.cloud.tools.jib.event.EventHandlers;
 import com.google.cloud.tools.jib.frontend.CredentialRetrieverFactory;
 import com.google.cloud.tools.jib.http.Authorization;
 import com.google.cloud.tools.jib.http.FailoverHttpClient;
+import com.google.cloud.tools.jib.http.ResponseException;
 import com.google.cloud.tools.jib.registry.RegistryClient;
 import io.squashproxy.core.digest.Digest;
 import java.io.IOException;
@@ -83,9 +84,15 @@ public final class JibUpstream implements Upstream {
             + MAX_MANIFEST_BYTES + " bytes", null, null);
       }
       Digest digest = Digest.sha256(bytes);
-      if (reference.contains(":") && !Digest.parse(reference).equals(digest)) {
-        throw new UpstreamException(502, "upstream manifest " + repository + "@" + reference
-            + " has digest " + digest, null, null);
+      if (reference.contains(":")) {
+        // Verify in the algorithm that was asked for (sha512 is legal too); the result stays keyed by sha256.
+        Digest wanted = Digest.parse(reference);
+        Digest actual = wanted.algorithm().equals(digest.algorithm()) ? digest
+            : Digest.of(wanted.algorithm(), wanted.newMessageDigest().digest(bytes));
+        if (!wanted.equals(actual)) {
+          throw new UpstreamException(502, "upstream manifest " + repository + "@" + reference
+              + " has digest " + actual, null, null);
+        }
       }
       String mediaType = r.headers().firstValue("Content-Type").orElse(null);
       return Optional.of(new RawManifest(bytes, mediaType, digest));
@@ -254,15 +261,55 @@ public final class JibUpstream implements Upstream {
       if (!bearer && cred.isPresent()) {
         client.configureBasicAuth();
       }
-    } catch (RegistryException e) {
-      throw new UpstreamException(401, settings.name() + " refused authentication for " + repository + ": "
-          + e.getMessage(), null, e);
-    } catch (IOException e) {
-      throw new UpstreamException(0, settings.name() + " unreachable during authentication: "
-          + e.getMessage(), null, e);
+    } catch (RegistryException | IOException e) {
+      throw authenticationFailure(repository, e);
     }
     Authorization a = readAuthorization(client);
     return a == null ? Optional.empty() : Optional.of(a.getScheme() + " " + a.getToken());
+  }
+
+  /**
+   * Jib reports a token endpoint that answered 503 or 429, and a registry that dropped the connection, as a
+   * failed authentication ({@link RegistryException}); a {@code /v2/} that answered 5xx or 429 comes out as
+   * its {@link ResponseException}. Only a refusal (401, 403, or a challenge Jib cannot follow) is a denial;
+   * an outage keeps upstream's status (or 0 when nothing answered), so callers can tell it from a denial
+   * ({@link UpstreamException#unreachable()}: serve what is cached) and pass a rate limit's Retry-After on.
+   */
+  private UpstreamException authenticationFailure(String repository, Exception e) {
+    ResponseException response = null;
+    boolean io = false;
+    for (Throwable t = e; t != null && response == null; t = t.getCause() == t ? null : t.getCause()) {
+      if (t instanceof ResponseException r) {
+        response = r;
+      } else if (t instanceof IOException) {
+        io = true;
+      }
+    }
+    if (response != null && response.getStatusCode() != 401 && response.getStatusCode() != 403) {
+      int status = response.getStatusCode();
+      return new UpstreamException(status, settings.name() + " answered " + status + " while authenticating for "
+          + repository + ": " + e.getMessage(), retryAfter(response), e);
+    }
+    if (response == null && io) {
+      return new UpstreamException(0, settings.name() + " unreachable during authentication: " + e.getMessage(),
+          null, e);
+    }
+    return new UpstreamException(response == null ? 401 : response.getStatusCode(), settings.name()
+        + " refused authentication for " + repository + ": " + e.getMessage(), null, e);
+  }
+
+  /**
+   * The Retry-After header of a response Jib failed on. Its headers are google-http-client's, which Jib keeps
+   * off our compile classpath (runtime scope), hence reflection; null when absent or unreadable.
+   */
+  private static String retryAfter(ResponseException e) {
+    try {
+      Object headers = ResponseException.class.getMethod("getHeaders").invoke(e);
+      Object value = headers == null ? null : headers.getClass().getMethod("getRetryAfter").invoke(headers);
+      return value == null ? null : value.toString();
+    } catch (ReflectiveOperationException | RuntimeException | LinkageError x) {
+      return null;
+    }
   }
 
   private Optional<Credential> credential() {

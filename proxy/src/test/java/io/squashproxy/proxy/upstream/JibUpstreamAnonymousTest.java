@@ -81,6 +81,23 @@ class JibUpstreamAnonymousTest extends WireMockRegistrySupport {
   }
 
   @Test
+  void manifestBySha512DigestIsVerifiedInSha512() throws IOException {
+    Digest d = Digest.of(Digest.SHA512, Digest.newMessageDigest(Digest.SHA512).digest(ODD_MANIFEST));
+    stubManifest(get(urlEqualTo(manifestPath(REPO, d.toString()))), ODD_MANIFEST, OCI_MANIFEST);
+    Digest other = Digest.of(Digest.SHA512, Digest.newMessageDigest(Digest.SHA512).digest(bytes("{}")));
+    stubManifest(get(urlEqualTo(manifestPath(REPO, other.toString()))), ODD_MANIFEST, OCI_MANIFEST);
+    JibUpstream u = upstream();
+
+    RawManifest m = u.manifest(REPO, d.toString()).orElseThrow();
+
+    assertArrayEquals(ODD_MANIFEST, m.bytes());
+    assertEquals(sha256(ODD_MANIFEST), m.digest());
+    UpstreamException e = assertThrows(UpstreamException.class, () -> u.manifest(REPO, other.toString()));
+    assertEquals(502, e.status());
+    assertTrue(e.getMessage().contains(d.toString()), e.getMessage());
+  }
+
+  @Test
   void manifestByDigestWithOtherContentFails() {
     byte[] asked = bytes("{\"schemaVersion\":2}");
     byte[] served = bytes("{\"schemaVersion\": 2}");
@@ -109,12 +126,14 @@ class JibUpstreamAnonymousTest extends WireMockRegistrySupport {
     Digest d = sha256(ODD_MANIFEST);
     registry.stubFor(head(urlEqualTo(manifestPath(REPO, "latest"))).willReturn(aResponse().withStatus(200)
         .withHeader("Content-Type", OCI_MANIFEST)
-        .withHeader("Docker-Content-Digest", d.toString())));
+        .withHeader("Docker-Content-Digest", d.toString())
+        .withHeader("Content-Length", String.valueOf(ODD_MANIFEST.length))));
 
     ManifestHead h = upstream().headManifest(REPO, "latest").orElseThrow();
 
     assertEquals(d, h.digest());
     assertEquals(OCI_MANIFEST, h.mediaType());
+    assertEquals(ODD_MANIFEST.length, h.size());
     registry.verify(exactly(1), headRequestedFor(urlEqualTo(manifestPath(REPO, "latest")))
         .withHeader("Accept", containing(OCI_MANIFEST)));
     registry.verify(exactly(0), getRequestedFor(urlEqualTo(manifestPath(REPO, "latest"))));

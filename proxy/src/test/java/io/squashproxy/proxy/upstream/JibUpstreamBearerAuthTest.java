@@ -85,6 +85,15 @@ class JibUpstreamBearerAuthTest extends WireMockRegistrySupport {
   }
 
   @Test
+  void oauthStyleAccessTokenFieldIsAccepted() throws IOException {
+    // Some token servers (ghcr.io, ACR) answer with access_token instead of token.
+    registry.stubFor(tokenRequest(REPO).willReturn(okJson("{\"access_token\":\"T1\",\"expires_in\":300}")));
+    manifestFor("T1");
+
+    assertArrayEquals(MANIFEST, upstream().manifest(REPO, "latest").orElseThrow().bytes());
+  }
+
+  @Test
   void configuredCredentialsGoToTheTokenEndpointOnly() throws IOException {
     issue(tokenRequest(REPO).withBasicAuth(USER, PASSWORD), "T1");
     manifestFor("T1");

@@ -2,6 +2,7 @@ package io.squashproxy.proxy.upstream;
 
 import static com.github.tomakehurst.wiremock.client.WireMock.aResponse;
 import static com.github.tomakehurst.wiremock.client.WireMock.any;
+import static com.github.tomakehurst.wiremock.client.WireMock.anyUrl;
 import static com.github.tomakehurst.wiremock.client.WireMock.get;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlEqualTo;
 import static com.github.tomakehurst.wiremock.client.WireMock.urlPathMatching;
@@ -145,10 +146,18 @@ abstract class WireMockRegistrySupport {
     return u;
   }
 
-  /** The registry answers {@code /v2/} with 200: no authentication at all. */
+  /** The registry answers {@code /v2/} with 200: no authentication at all; unknown paths are 404. */
   void anonymousRegistry() {
     registry.stubFor(get(urlEqualTo("/v2/")).willReturn(aResponse().withStatus(200)
         .withHeader("Content-Type", "application/json").withBody("{}")));
+    notFoundByDefault(registry);
+  }
+
+  /** What a registry says about anything it does not have (and keeps WireMock from reporting near misses). */
+  static void notFoundByDefault(WireMockServer s) {
+    s.stubFor(any(anyUrl()).atPriority(100).willReturn(aResponse().withStatus(404)
+        .withHeader("Content-Type", "application/json")
+        .withBody("{\"errors\":[{\"code\":\"NAME_UNKNOWN\",\"message\":\"not found\"}]}")));
   }
 
   /** Everything under {@code /v2/} that no more specific stub matches answers 401 with {@code challenge}. */

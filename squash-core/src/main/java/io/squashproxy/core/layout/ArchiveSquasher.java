@@ -130,15 +130,15 @@ public final class ArchiveSquasher {
   }
 
   private static Path createWorkDir(Path outParent, Path workDir) throws IOException {
-    if (workDir == null) {
-      return Files.createTempDirectory(outParent, ".squash-work-");
-    }
+    Path dir = workDir == null ? outParent : workDir;
     try {
-      Files.createDirectories(workDir);
+      Files.createDirectories(dir);
+      return Files.createTempDirectory(dir, workDir == null ? ".squash-work-" : "squash-work-");
     } catch (IOException e) {
-      throw new LayoutException(workDir + ": cannot create the work directory: " + TarFiles.message(e), e);
+      // Java's message for a denied directory is the bare path: say what we tried.
+      throw new LayoutException(dir + ": cannot create a temporary work directory there ("
+          + e.getClass().getSimpleName() + ": " + TarFiles.message(e) + ")", e);
     }
-    return Files.createTempDirectory(workDir, "squash-work-");
   }
 
   private static void checkOutput(Path given, Path out, boolean directory) throws IOException {

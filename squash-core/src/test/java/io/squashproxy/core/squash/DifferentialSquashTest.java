@@ -59,16 +59,19 @@ class DifferentialSquashTest {
       if (!codec.isEmpty()) {
         return "seed " + seed + ": layers read back differ from what was generated:\n" + codec + g.log();
       }
-      Compression.Algorithm[] algs = Compression.Algorithm.values();
+      // Mostly uncompressed to keep the test fast; compression has tests of its own.
+      Compression.Algorithm[] algs = {Compression.Algorithm.NONE, Compression.Algorithm.NONE,
+          Compression.Algorithm.GZIP, Compression.Algorithm.ZSTD};
+      Compression.Algorithm alg = algs[r.nextInt(algs.length)];
       TestImage.Builder b = r.nextBoolean() ? TestImage.oci() : TestImage.docker();
       for (byte[] tar : g.tars()) {
-        b.compression(algs[r.nextInt(algs.length)]).layer(tar);
+        b.compression(r.nextInt(4) == 0 ? algs[r.nextInt(algs.length)] : alg).layer(tar);
       }
       TestImage img = b.build();
       int n = g.tars().size();
 
       stage = "full squash";
-      Compression out = r.nextBoolean() ? Compression.NONE : new Compression(Compression.Algorithm.GZIP, 1);
+      Compression out = r.nextInt(4) != 0 ? Compression.NONE : new Compression(Compression.Algorithm.GZIP, 1);
       Squashing.Squashed full = Squashing.squash(img, new SquashOptions(0, out, Long.MAX_VALUE),
           work.resolve("s" + seed));
       List<RefFs.Entry> entries = TarListing.read(full.layerTar());
@@ -78,7 +81,6 @@ class DifferentialSquashTest {
         return "seed " + seed + " (full squash of " + n + " layers):\n" + diff + String.join("\n", shape)
             + "\n" + g.log() + "squashed layer:\n" + listing(entries);
       }
-
       if (n >= 3) {
         int keep = 1 + r.nextInt(n - 2);
         stage = "partial squash keeping " + keep;
@@ -93,7 +95,9 @@ class DifferentialSquashTest {
               + String.join("\n", pShape) + "\n" + g.log() + "squashed layer:\n" + listing(pEntries);
         }
       }
-      assertTrue(Squashing.leftovers(work).isEmpty(), "work dir not empty: " + Squashing.leftovers(work));
+      List<Path> left = new ArrayList<>(Squashing.leftovers(work.resolve("s" + seed)));
+      left.addAll(Squashing.leftovers(work.resolve("p" + seed)));
+      assertTrue(left.isEmpty(), "files left in the work dir: " + left);
       return null;
     } catch (Exception | AssertionError e) {
       StringBuilder sb = new StringBuilder(e.toString());

@@ -26,11 +26,13 @@ public final class GeneratedArchive {
 
   private GeneratedArchive() {}
 
-  /** Seeded pseudo-random content that records its own sha256 once written. */
+  /**
+   * Seeded pseudo-random content (incompressible). It is never stored: the same seed regenerates it, to
+   * check a copy byte for byte with {@link #mismatch}.
+   */
   public static final class RandomContent implements LayerTar.Content {
     private final long size;
     private final long seed;
-    private String sha256;
 
     public RandomContent(long size, long seed) {
       this.size = size;
@@ -44,29 +46,58 @@ public final class GeneratedArchive {
 
     @Override
     public void writeTo(OutputStream out) throws IOException {
-      MessageDigest md = RootfsTree.sha256();
-      SplittableRandom rnd = new SplittableRandom(seed);
-      ByteBuffer buf = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
+      Generator g = new Generator(seed);
       long left = size;
       while (left > 0) {
-        buf.clear();
-        while (buf.hasRemaining()) {
-          buf.putLong(rnd.nextLong());
-        }
-        int n = (int) Math.min(left, buf.capacity());
-        md.update(buf.array(), 0, n);
-        out.write(buf.array(), 0, n);
+        byte[] b = g.next();
+        int n = (int) Math.min(left, b.length);
+        out.write(b, 0, n);
         left -= n;
       }
-      sha256 = HexFormat.of().formatHex(md.digest());
     }
 
-    /** The content's sha256, known once it has been written. */
-    public String sha256() {
-      if (sha256 == null) {
-        throw new IllegalStateException("not written yet");
+    /**
+     * Reads {@code in} to its end and compares it with this content: -1 when identical, else the offset of the
+     * first difference (or of the end of the shorter one).
+     */
+    public long mismatch(java.io.InputStream in) throws IOException {
+      Generator g = new Generator(seed);
+      byte[] actual = new byte[CHUNK];
+      long off = 0;
+      while (off < size) {
+        byte[] expected = g.next();
+        int n = (int) Math.min(size - off, CHUNK);
+        int got = in.readNBytes(actual, 0, n);
+        int m = java.util.Arrays.mismatch(expected, 0, got, actual, 0, got);
+        if (m >= 0) {
+          return off + m;
+        }
+        if (got < n) {
+          return off + got;
+        }
+        off += n;
       }
-      return sha256;
+      return in.read() < 0 ? -1 : size;
+    }
+  }
+
+  private static final int CHUNK = 1 << 20;
+
+  /** Fills 1 MiB chunks from a seeded SplittableRandom. */
+  private static final class Generator {
+    private final SplittableRandom rnd;
+    private final ByteBuffer buf = ByteBuffer.allocate(CHUNK).order(ByteOrder.LITTLE_ENDIAN);
+
+    Generator(long seed) {
+      this.rnd = new SplittableRandom(seed);
+    }
+
+    byte[] next() {
+      buf.clear();
+      while (buf.hasRemaining()) {
+        buf.putLong(rnd.nextLong());
+      }
+      return buf.array();
     }
   }
 
