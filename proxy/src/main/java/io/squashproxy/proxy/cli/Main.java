@@ -1,5 +1,6 @@
 package io.squashproxy.proxy.cli;
 
+import io.squashproxy.proxy.app.ServeCommand;
 import java.io.IOException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -24,6 +25,7 @@ import picocli.CommandLine.Spec;
     subcommands = {
         HelpCommand.class,
         SquashCommand.class,
+        ServeCommand.class,
         // A new subcommand is one more line here.
     })
 public final class Main implements Runnable {

@@ -198,7 +198,9 @@ public final class Squasher {
     } catch (SquashException e) {
       throw e;
     } catch (DigestMismatchException e) {
-      throw SquashException.inLayer(index, layer.digest(), null, "digest mismatch: " + e.getMessage(), e);
+      // Found at the end of the blob; when that end came inside an entry, the layer is truncated there.
+      throw SquashException.inLayer(index, layer.digest(), current, "digest mismatch: " + e.getMessage()
+          + (current == null ? "" : " (the content ends inside this entry: truncated?)"), e);
     } catch (IllegalArgumentException e) {
       throw SquashException.inLayer(index, layer.digest(), current, e.getMessage(), e);
     } catch (IOException e) {

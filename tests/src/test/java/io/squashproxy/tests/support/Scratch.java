@@ -16,8 +16,8 @@ import java.util.Comparator;
 import java.util.List;
 
 /**
- * A short temp directory under /tmp (daemon sockets must fit in 108 bytes), removed with everything in it,
- * including mounts a tool left behind under it.
+ * A short temp directory under /tmp, or under {@code $SQUASH_TEST_TMP} when set (daemon socket paths must fit
+ * in 108 bytes), removed with everything in it, including mounts a tool left behind under it.
  */
 public final class Scratch implements AutoCloseable {
 
@@ -28,8 +28,11 @@ public final class Scratch implements AutoCloseable {
   }
 
   public static Scratch create(String prefix) {
+    String base = System.getenv("SQUASH_TEST_TMP");
     try {
-      return new Scratch(Files.createTempDirectory(Path.of("/tmp"), "sq-" + prefix + "-").toRealPath());
+      Path parent = Path.of(base == null || base.isBlank() ? "/tmp" : base);
+      Files.createDirectories(parent);
+      return new Scratch(Files.createTempDirectory(parent, "sq-" + prefix + "-").toRealPath());
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
