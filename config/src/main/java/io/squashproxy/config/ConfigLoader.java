@@ -56,6 +56,9 @@ public final class ConfigLoader {
 
   public static ProxyConfig parse(String text, String source, Map<String, String> env) throws ConfigException {
     String substituted = substitute(text, source, env);
+    if (substituted.lines().allMatch(l -> l.isBlank() || l.stripLeading().startsWith("#"))) {
+      return ProxyConfig.defaults();
+    }
     ProxyConfig raw;
     try {
       raw = YAML.readValue(substituted, ProxyConfig.class);

@@ -92,8 +92,13 @@ public record ProxyConfig(
   private static Upstream upstreamDefaults(Upstream u) {
     boolean hub = u.dockerHub() != null ? u.dockerHub()
         : u.url() != null && u.url().contains("docker.io");
-    return new Upstream(u.name() == null ? u.url() : u.name(), u.url(), u.prefix(), hub, u.username(),
-        u.password(), u.credentialHelper());
+    return new Upstream(u.name() == null ? u.url() : u.name(), u.url(), u.prefix(), hub, blankToNull(u.username()),
+        blankToNull(u.password()), blankToNull(u.credentialHelper()));
+  }
+
+  /** {@code ${VAR:-}} of an unset variable gives "": treat it as not configured. */
+  private static String blankToNull(String s) {
+    return s == null || s.isBlank() ? null : s;
   }
 
   /** Impossible values, each as "key: problem"; empty when the config is usable. */

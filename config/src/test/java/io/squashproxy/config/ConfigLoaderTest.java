@@ -1,0 +1,79 @@
+package io.squashproxy.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class ConfigLoaderTest {
+
+  @ParameterizedTest
+  @ValueSource(strings = {"squash-proxy.yaml", "private-registry.yaml", "multi-upstream.yaml"})
+  void everyShippedSampleLoads(String name) throws Exception {
+    ProxyConfig c = ConfigLoader.load(Path.of(name), Map.of());
+    assertTrue(c.problems().isEmpty());
+    assertTrue(!c.upstreams().isEmpty());
+  }
+
+  @Test
+  void theDefaultSampleIsADockerHubMirrorThatSquashesEverything() throws Exception {
+    ProxyConfig c = ConfigLoader.load(Path.of("squash-proxy.yaml"), Map.of());
+    assertEquals(ProxyConfig.DOCKER_HUB_URL, c.upstreams().get(0).url());
+    assertTrue(c.upstreams().get(0).dockerHub());
+    assertEquals(Path.of("./data"), c.cache().directory());
+    assertEquals("**", c.squash().rules().get(0).match());
+    assertEquals("all", c.squash().rules().get(0).mode());
+    assertEquals(20L << 30, c.cache().maxSize().bytes());
+    assertEquals(Duration.ofMinutes(5), c.cache().tagTtl());
+  }
+
+  @Test
+  void anEmptyFileIsTheDefaults() throws Exception {
+    assertEquals(ProxyConfig.defaults(), ConfigLoader.parse("", "empty.yaml", Map.of()));
+  }
+
+  @Test
+  void environmentVariablesAreSubstitutedAndEmptyCredentialsMeanNone() throws Exception {
+    ProxyConfig c = ConfigLoader.load(Path.of("multi-upstream.yaml"), Map.of("DOCKERHUB_TOKEN", "s3cret",
+        "DOCKERHUB_USERNAME", "me"));
+    assertEquals("me", c.upstreams().get(0).username());
+    assertEquals("s3cret", c.upstreams().get(0).password());
+    ProxyConfig anonymous = ConfigLoader.load(Path.of("multi-upstream.yaml"), Map.of());
+    assertNull(anonymous.upstreams().get(0).username());
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @CsvSource(delimiter = '|', value = {
+      "listen: 1.2.3.4:5000\\nbogus: 1                            | x.yaml line 2: bogus: unknown key 'bogus'",
+      "cache:\\n  directory: /d\\n  maxSise: 1GiB                 | x.yaml line 3: cache.maxSise: unknown key 'maxSise'",
+      "cache:\\n  maxSize: lots                                 | x.yaml line 2: cache.maxSize: invalid size 'lots'",
+      "cache:\\n  tagTtl: soon                                  | x.yaml line 2: cache.tagTtl: invalid duration 'soon'",
+      "limits:\\n  concurrentSquashes: many                      | x.yaml line 2: limits.concurrentSquashes",
+      "upstreams:\\n  - url: ftp://x                             | x.yaml: upstreams[0].url: must start with http:// or https://",
+      "squash:\\n  rules:\\n    - match: a\\n      mode: keep      | squash.rules[0].keep: mode keep needs keep >= 1",
+      "squash:\\n  rules:\\n    - match: a\\n      mode: fold      | squash.rules[0].mode: must be off, all, keep or base",
+      "squash:\\n  rules:\\n    - match: a\\n      compression: gzip:12 | squash.rules[0].compression: level must be 1..9",
+      "listen: nowhere                                             | listen: expected HOST:PORT",
+      "upstreams:\\n  - url: http://a\\n    password: ${PW}       | x.yaml line 3: environment variable PW is not set",
+      "listen: [                                                   | x.yaml line 1",
+  })
+  void badConfigsAreRefusedNamingLineAndKey(String yaml, String expected) {
+    ConfigException e = assertThrows(ConfigException.class,
+        () -> ConfigLoader.parse(yaml.replace("\\n", "\n"), "x.yaml", Map.of()));
+    assertTrue(e.getMessage().contains(expected.trim()), e.getMessage());
+  }
+
+  @ParameterizedTest
+  @CsvSource({"512MiB, 536870912", "20GiB, 21474836480", "10GB, 10000000000", "1024, 1024", "1.5KiB, 1536"})
+  void sizesHaveUnits(String text, long bytes) {
+    assertEquals(bytes, ByteSize.parse(text).bytes());
+  }
+}
