@@ -23,26 +23,13 @@ import java.util.TreeMap;
 final class MergePlan {
 
   /** What to write when the source entry at a position streams by. */
-  sealed interface Emission permits Dir, Content, Stash, Unstash, Link {}
+  sealed interface Emission permits Dir, Content, Link {}
 
   /** A directory, under its (cleaned) path. */
   record Dir(String path) implements Emission {}
 
   /** The entry's content and metadata under {@code path}: the first surviving name of the inode. */
   record Content(String path, Inode inode) implements Emission {}
-
-  /**
-   * The entry that made the inode, whose every name from that entry's time is gone: hold its header and
-   * content until {@link Unstash} writes them under the first surviving name.
-   */
-  record Stash(Inode inode) implements Emission {}
-
-  /**
-   * At the hard link entry that bound the inode's first surviving name: the stashed content under
-   * {@code path}. Writing it here rather than where the inode was made keeps it after the entries that
-   * made {@code path}'s parents directories (a kept layer may have a file or symlink there).
-   */
-  record Unstash(String path, Inode inode) implements Emission {}
 
   /** A hard link named {@code path} to the inode's first name, carrying the inode's metadata. */
   record Link(String path, Inode inode, String target) implements Emission {}
@@ -86,13 +73,7 @@ final class MergePlan {
           primary = e; // the original name survives: keep content where it was
         }
       }
-      long primaryPosition = primary.getValue().position();
-      if (primaryPosition == inode.position()) {
-        plan.put(inode.position(), new Content(primary.getKey(), inode));
-      } else {
-        plan.put(inode.position(), new Stash(inode));
-        plan.put(primaryPosition, new Unstash(primary.getKey(), inode));
-      }
+      plan.put(inode.position(), new Content(primary.getKey(), inode));
       for (Map.Entry<String, Node> e : names) {
         if (e != primary) {
           plan.put(e.getValue().position(), new Link(e.getKey(), inode, primary.getKey()));
@@ -134,9 +115,11 @@ final class MergePlan {
         if (!now.dir() || e.getValue().dir()) {
           continue; // unchanged, or replaced by an entry of the squashed layer
         }
-        // A directory of the squashed layers where a kept layer has a file or symlink: the directory's
-        // entry is written where it was last declared, which may be after entries below it, and those
-        // must not meet the kept non-directory. Whiting it out first leaves an implicit directory.
+        // A directory of the squashed layers where a kept layer has a file or symlink. The squashed layer
+        // writes entries in source order: the directory's entry where it was last declared, a hard link's
+        // content where its inode was made. Either can put an entry below this path before the directory,
+        // and it must not meet the kept non-directory there (an extractor would refuse it, or follow a
+        // symlink out of the tree). Whited out first, the path is an implicit directory until then.
         target = path;
       } else {
         // Hide the topmost name that no longer exists at all; an implicit parent (no entry of its own,

@@ -252,7 +252,6 @@ public final class Squasher {
         out.putEntry(TarEntry.of(name, TarType.REGULAR, 0, 0));
       }
       Map<Inode, TarEntry> firstNames = new HashMap<>();
-      Map<Inode, TarEntry> stashed = new HashMap<>();
       for (int i = 0; i < layers.size(); i++) {
         if (!plan.needsLayer(i)) {
           continue;
@@ -263,7 +262,7 @@ public final class Squasher {
           for (TarEntry e = reader.next(); e != null; e = reader.next(), ordinal++) {
             MergePlan.Emission emission = plan.byPosition.get(FsTree.position(i, ordinal));
             if (emission != null) {
-              emit(out, emission, e, reader, firstNames, stashed, tmp);
+              emit(out, emission, e, reader, firstNames);
             }
           }
         }
@@ -277,7 +276,7 @@ public final class Squasher {
   }
 
   private static void emit(TarWriter out, MergePlan.Emission emission, TarEntry e, TarReader reader,
-      Map<Inode, TarEntry> firstNames, Map<Inode, TarEntry> stashed, Path tmp) throws IOException {
+      Map<Inode, TarEntry> firstNames) throws IOException {
     if (emission instanceof MergePlan.Dir d) {
       out.putEntry(e.withName(d.path().isEmpty() ? "./" : d.path() + "/"));
     } else if (emission instanceof MergePlan.Content c) {
@@ -290,29 +289,6 @@ public final class Squasher {
         out.copyContent(reader.content());
       }
       firstNames.put(c.inode(), header);
-    } else if (emission instanceof MergePlan.Stash st) {
-      if (e.isHardlink()) {
-        throw new IllegalStateException("content source is a hard link: " + e);
-      }
-      if (e.isRegular()) {
-        Files.copy(reader.content(), stashFile(tmp, st.inode()));
-      }
-      stashed.put(st.inode(), e);
-    } else if (emission instanceof MergePlan.Unstash u) {
-      TarEntry source = stashed.remove(u.inode());
-      if (source == null) {
-        throw new IllegalStateException("content for " + u.path() + " was not stashed");
-      }
-      TarEntry header = source.withName(u.path());
-      out.putEntry(header);
-      if (header.isRegular()) {
-        Path file = stashFile(tmp, u.inode());
-        try (InputStream in = Files.newInputStream(file)) {
-          out.copyContent(in);
-        }
-        Files.delete(file);
-      }
-      firstNames.put(u.inode(), header);
     } else if (emission instanceof MergePlan.Link l) {
       TarEntry first = firstNames.get(l.inode());
       if (first == null) {
@@ -320,10 +296,6 @@ public final class Squasher {
       }
       out.putEntry(first.asHardlink(l.path(), l.target()));
     }
-  }
-
-  private static Path stashFile(Path tmp, Inode inode) {
-    return tmp.resolve("stash-" + inode.layer + "-" + inode.ordinal);
   }
 
   private static InputStream openForPass2(int index, Descriptor layer, int keep, Path tmp, BlobSource blobs)

@@ -125,6 +125,17 @@ class BadInputTest {
   }
 
   @Test
+  void corruptZstdWithoutChecksumIsCaughtByTheDiffId() {
+    byte[] tar = bigLayer();
+    byte[] z = Blobs.zstd(tar);
+    for (int i = z.length / 2; i < z.length / 2 + 16; i++) {
+      z[i] ^= 0x21;
+    }
+    TestImage img = withRawSecondLayer(tar, z, MediaTypes.OCI_LAYER_ZSTD);
+    assertNamesLayer(squashFails(img), 1, img.layerDigests().get(1));
+  }
+
+  @Test
   void truncatedUncompressedTar() {
     byte[] tar = bigLayer();
     TestImage img = withRawSecondLayer(tar, Arrays.copyOf(tar, 100_000), MediaTypes.OCI_LAYER_TAR);

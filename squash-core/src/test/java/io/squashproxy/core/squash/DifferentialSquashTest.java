@@ -43,7 +43,8 @@ class DifferentialSquashTest {
       }
     }
     if (!failures.isEmpty()) {
-      fail(failures.size() + " failing seed(s):\n" + String.join("\n\n", failures));
+      fail(failures.size() + " failing seed(s) (rerun one with -Dsquash.seed=N):\n"
+          + String.join("\n\n", failures));
     }
   }
 
@@ -74,6 +75,7 @@ class DifferentialSquashTest {
       Compression out = r.nextInt(4) != 0 ? Compression.NONE : new Compression(Compression.Algorithm.GZIP, 1);
       Squashing.Squashed full = Squashing.squash(img, new SquashOptions(0, out, Long.MAX_VALUE),
           work.resolve("s" + seed));
+      stage = "full squash: reading and applying the squashed layer (invalid for clients?)";
       List<RefFs.Entry> entries = TarListing.read(full.layerTar());
       List<String> shape = LayerShape.fullSquash(entries);
       String diff = all.view().diff(RefFs.of(List.of(full.layerTar())).view());
@@ -86,6 +88,7 @@ class DifferentialSquashTest {
         stage = "partial squash keeping " + keep;
         Squashing.Squashed part = Squashing.squash(img, new SquashOptions(keep, out, Long.MAX_VALUE),
             work.resolve("p" + seed));
+        stage = "squash keeping " + keep + ": applying kept + squashed layers (invalid for clients?)";
         List<RefFs.Entry> pEntries = TarListing.read(part.layerTar());
         RefFs kept = RefFs.of(g.tars().subList(0, keep));
         List<String> pShape = LayerShape.partialSquash(pEntries, kept);
