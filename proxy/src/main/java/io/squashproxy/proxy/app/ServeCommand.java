@@ -48,8 +48,9 @@ public final class ServeCommand implements Callable<Integer> {
     }
     CountDownLatch stopped = new CountDownLatch(1);
     try (SquashProxy proxy = SquashProxy.start(cfg)) {
-      LOG.info("squash-proxy listening on {} (upstreams: {}), cache {}", proxy.address(),
-          cfg.upstreams().stream().map(u -> u.name() + "=" + u.url()).toList(), cfg.cache().directory());
+      LOG.info("squash-proxy listening on {} (upstreams: {}), cache {}, admin on {}", proxy.address(),
+          cfg.upstreams().stream().map(u -> u.name() + "=" + u.url()).toList(), cfg.cache().directory(),
+          proxy.adminAddress());
       Runtime.getRuntime().addShutdownHook(new Thread(stopped::countDown, "shutdown"));
       stopped.await();
       LOG.info("squash-proxy stopping");

@@ -5,7 +5,12 @@ import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.squashproxy.config.ProxyConfig;
 import io.squashproxy.core.layer.Compression;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.squashproxy.proxy.admin.AdminHandler;
+import io.squashproxy.proxy.admin.AdminInitializer;
+import io.squashproxy.proxy.admin.ProxyMeters;
 import io.squashproxy.proxy.server.ProxyInitializer;
+import io.squashproxy.proxy.server.RequestMetrics;
 import io.squashproxy.proxy.server.ProxyServer;
 import io.squashproxy.proxy.server.RegistryHandler;
 import io.squashproxy.proxy.service.ImageService;
@@ -28,6 +33,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 
 /** The running proxy: stores, service, executors and listeners, assembled from a {@link ProxyConfig}. */
@@ -38,15 +44,17 @@ public final class SquashProxy implements AutoCloseable {
   private final ImageService service;
   private final ContentStore store;
   private final ProxyServer server;
+  private final ProxyServer admin;
 
   private SquashProxy(ExecutorService io, ExecutorService squashPool, Upstreams upstreams, ImageService service,
-      ContentStore store, ProxyServer server) {
+      ContentStore store, ProxyServer server, ProxyServer admin) {
     this.io = io;
     this.squashPool = squashPool;
     this.upstreams = upstreams;
     this.service = service;
     this.store = store;
     this.server = server;
+    this.admin = admin;
   }
 
   public static SquashProxy start(ProxyConfig config) throws IOException, InterruptedException {
@@ -60,7 +68,14 @@ public final class SquashProxy implements AutoCloseable {
       Ticker ticker) throws IOException, InterruptedException {
     ExecutorService io = pool("squash-io", 64);
     ExecutorService squashPool = pool("squash-worker", config.limits().concurrentSquashes());
+    PrometheusMeterRegistry meters = ProxyMeters.create();
+    AtomicBoolean ready = new AtomicBoolean();
+    ProxyServer admin = null;
     try {
+      // The admin listener comes up first, so /healthz answers and /readyz says "not yet" while the cache
+      // index loads.
+      admin = ProxyServer.start(HostPort.parse(config.admin().listen()),
+          new AdminInitializer(() -> new AdminHandler(meters, ready::get, io)), 1);
       Path dir = config.cache().directory();
       ContentStore store = new ContentStore(dir, config.cache().maxSize().bytes(), io);
       store.open();
@@ -68,24 +83,34 @@ public final class SquashProxy implements AutoCloseable {
       tags.open();
       SquashRecords records = new SquashRecords(dir, store.tmpDir());
       records.open();
+      ProxyMeters.bindCache(meters, store);
       Rules rules = rules(config);
       List<UpstreamSettings> settings = config.upstreams().stream().map(u -> settings(u, config)).toList();
       Upstreams upstreams = upstreamFactory == null ? new Upstreams(settings, rules)
           : new Upstreams(settings, rules, upstreamFactory);
       ImageService service = new ImageService(upstreams, store, tags, records, io, squashPool,
-          config.limits().maxImageSize().bytes(), new ProxyStats());
+          config.limits().maxImageSize().bytes(), new ProxyStats(meters));
       SslContext ssl = sslContext(config);
       int idle = (int) Math.max(1, config.limits().idleTimeout().toSeconds());
+      RequestMetrics requestMetrics = new RequestMetrics(meters);
       ProxyInitializer init = new ProxyInitializer(ssl, idle,
-          () -> new RegistryHandler(service, upstreams, io, ssl == null));
+          () -> new RegistryHandler(service, upstreams, io, ssl == null, requestMetrics));
       ProxyServer server = ProxyServer.start(HostPort.parse(config.listen()), init,
           Math.max(2, Runtime.getRuntime().availableProcessors()));
-      return new SquashProxy(io, squashPool, upstreams, service, store, server);
+      ready.set(true);
+      return new SquashProxy(io, squashPool, upstreams, service, store, server, admin);
     } catch (IOException | InterruptedException | RuntimeException e) {
+      if (admin != null) {
+        admin.close();
+      }
       io.shutdownNow();
       squashPool.shutdownNow();
       throw e;
     }
+  }
+
+  public InetSocketAddress adminAddress() {
+    return admin.address();
   }
 
   public InetSocketAddress address() {
@@ -103,6 +128,7 @@ public final class SquashProxy implements AutoCloseable {
   @Override
   public void close() throws IOException {
     server.close();
+    admin.close();
     io.shutdownNow();
     squashPool.shutdownNow();
     upstreams.close();

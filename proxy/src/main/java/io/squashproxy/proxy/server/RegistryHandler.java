@@ -49,19 +49,28 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
   private final Upstreams upstreams;
   private final Executor io;
   private final boolean zeroCopy;
+  private final RequestMetrics metrics;
   private volatile boolean inFlight;
+  private long started;
+  private String routeTag = "other";
+  private String methodTag = "GET";
 
-  public RegistryHandler(ImageService service, Upstreams upstreams, Executor io, boolean zeroCopy) {
+  public RegistryHandler(ImageService service, Upstreams upstreams, Executor io, boolean zeroCopy,
+      RequestMetrics metrics) {
     this.service = service;
     this.upstreams = upstreams;
     this.io = io;
     this.zeroCopy = zeroCopy;
+    this.metrics = metrics;
   }
 
   @Override
   protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest req) {
     boolean keepAlive = HttpUtil.isKeepAlive(req);
     boolean head = req.method().equals(HttpMethod.HEAD);
+    started = System.nanoTime();
+    routeTag = "other";
+    methodTag = req.method().name();
     if (!req.decoderResult().isSuccess()) {
       Throwable cause = req.decoderResult().cause();
       boolean tooLong = cause instanceof io.netty.handler.codec.TooLongFrameException;
@@ -88,6 +97,7 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
       send(ctx, resp, keepAlive);
       return;
     }
+    routeTag = r.kind().name().toLowerCase(java.util.Locale.ROOT);
     if (r.kind() == V2Request.Kind.BASE) {
       send(ctx, Responses.bytes(HttpResponseStatus.OK, "application/json", "{}".getBytes(), head), keepAlive);
       return;
@@ -100,7 +110,13 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
       reply = switch (r.kind()) {
         case MANIFEST -> manifest(route, r.reference(), AcceptHeader.parse(req.headers().getAll(
             HttpHeaderNames.ACCEPT)), req.headers().get(HttpHeaderNames.IF_NONE_MATCH), head);
-        case BLOB -> blob(route, Digest.parse(r.reference()), req.headers().get(HttpHeaderNames.RANGE), head);
+        case BLOB -> {
+          Digest digest = Digest.parse(r.reference());
+          String rangeHeader = req.headers().get(HttpHeaderNames.RANGE);
+          // Even a cache lookup touches the disk: off the event loop.
+          yield CompletableFuture.supplyAsync(() -> blob(route, digest, rangeHeader, head), io)
+              .thenCompose(f -> f);
+        }
         case TAGS -> tags(route, r, head);
         default -> throw new IllegalStateException(r.kind().toString());
       };
@@ -196,6 +212,7 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
     }
     if (head) {
       return (ctx, keepAlive) -> {
+        record(resp.status());
         HttpUtil.setKeepAlive(resp, keepAlive);
         ctx.write(resp);
         finish(ctx, ctx.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT), keepAlive);
@@ -210,6 +227,7 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
           "blob " + b.digest() + " left the cache; retry", null, e);
     }
     return (ctx, keepAlive) -> {
+      record(resp.status());
       HttpUtil.setKeepAlive(resp, keepAlive);
       ctx.write(resp);
       ChannelFuture last;
@@ -252,7 +270,12 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
     });
   }
 
+  private void record(HttpResponseStatus status) {
+    metrics.record(routeTag, methodTag, status.code(), System.nanoTime() - started);
+  }
+
   private void send(ChannelHandlerContext ctx, FullHttpResponse resp, boolean keepAlive) {
+    record(resp.status());
     HttpUtil.setKeepAlive(resp, keepAlive);
     finish(ctx, ctx.writeAndFlush(resp), keepAlive);
   }

@@ -119,8 +119,10 @@ public final class ImageService {
   public CompletableFuture<StoredBlob> blob(Route route, Digest digest) {
     Optional<StoredBlob> local = store.blob(digest);
     if (local.isPresent()) {
+      stats.blobHits.increment();
       return CompletableFuture.completedFuture(local.get());
     }
+    stats.blobMisses.increment();
     Optional<SquashRecord> made = records.byBlob(digest);
     if (made.isPresent()) {
       SquashRecord r = made.get();
@@ -337,6 +339,7 @@ public final class ImageService {
         stats.squashes.increment();
         stats.squashBytesIn.add(report.compressedBytesBefore());
         stats.squashBytesOut.add(report.compressedBytesAfter());
+        stats.squashTook(report.elapsed());
         LOG.info("squashed {}@{} -> {}: {}", route.canonicalName(), source.digest(), digest, report.summary());
         return new ServedManifest(result.manifest(), result.manifestMediaType(), digest, false);
       } finally {
@@ -454,7 +457,9 @@ public final class ImageService {
     try (Upstream.BlobStream body = route.upstream().blob(route.repository(), digest)
         .orElseThrow(() -> new RegistryException(ErrorCode.BLOB_UNKNOWN,
             "blob " + digest + " is not known upstream in " + route.clientName()))) {
-      return store.putBlob(digest, body.size(), body.body());
+      StoredBlob stored = store.putBlob(digest, body.size(), body.body());
+      stats.upstreamBlobBytes.add(stored.size());
+      return stored;
     } catch (IOException e) {
       throw new CompletionException(e);
     }

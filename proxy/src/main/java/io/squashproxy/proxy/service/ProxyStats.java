@@ -1,8 +1,17 @@
 package io.squashproxy.proxy.service;
 
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.time.Duration;
 import java.util.concurrent.atomic.LongAdder;
 
-/** Counters the service keeps; the metrics registry reads them. */
+/**
+ * What the service counts, named as Distribution's proxy names its metrics (requests, hits, misses, bytes
+ * by type), published through Micrometer. The adders stay readable for tests and the status page.
+ */
 public final class ProxyStats {
   public final LongAdder squashes = new LongAdder();
   public final LongAdder squashFailures = new LongAdder();
@@ -10,7 +19,62 @@ public final class ProxyStats {
   public final LongAdder squashBytesIn = new LongAdder();
   public final LongAdder squashBytesOut = new LongAdder();
   public final LongAdder upstreamBlobGets = new LongAdder();
+  public final LongAdder upstreamBlobBytes = new LongAdder();
   public final LongAdder upstreamManifestGets = new LongAdder();
   public final LongAdder upstreamManifestHeads = new LongAdder();
+  public final LongAdder blobHits = new LongAdder();
+  public final LongAdder blobMisses = new LongAdder();
   public final LongAdder staleServed = new LongAdder();
+  private final Timer squashDuration;
+  private final MeterRegistry registry;
+
+  public ProxyStats() {
+    this(new SimpleMeterRegistry());
+  }
+
+  public ProxyStats(MeterRegistry registry) {
+    this.registry = registry;
+    counter("squash_proxy_squashes", "images squashed", squashes);
+    counter("squash_proxy_squash_failures", "squashes that failed (the image was passed through or the pull failed)",
+        squashFailures);
+    counter("squash_proxy_squash_bytes_in", "compressed layer bytes of the images squashed", squashBytesIn);
+    counter("squash_proxy_squash_bytes_out", "compressed layer bytes of the squashed images", squashBytesOut);
+    FunctionCounter.builder("squash_proxy_squash_bytes_saved", this,
+            s -> s.squashBytesIn.doubleValue() - s.squashBytesOut.doubleValue())
+        .description("compressed bytes the squashes removed").baseUnit("bytes").register(registry);
+    Gauge.builder("squash_proxy_squashes_in_flight", squashesInFlight, LongAdder::doubleValue)
+        .description("squashes running now").register(registry);
+    upstream("blob", "get", upstreamBlobGets);
+    upstream("manifest", "get", upstreamManifestGets);
+    upstream("manifest", "head", upstreamManifestHeads);
+    FunctionCounter.builder("squash_proxy_upstream_bytes", upstreamBlobBytes, LongAdder::doubleValue)
+        .description("blob bytes fetched from upstreams").baseUnit("bytes").register(registry);
+    FunctionCounter.builder("squash_proxy_cache_hits", blobHits, LongAdder::doubleValue).tag("type", "blob")
+        .description("blob requests served from the cache").register(registry);
+    FunctionCounter.builder("squash_proxy_cache_misses", blobMisses, LongAdder::doubleValue).tag("type", "blob")
+        .description("blob requests that went upstream").register(registry);
+    counter("squash_proxy_stale_served", "cached tags served while upstream was unreachable", staleServed);
+    this.squashDuration = Timer.builder("squash_proxy_squash_duration")
+        .description("time to squash one image").publishPercentileHistogram()
+        .minimumExpectedValue(Duration.ofMillis(10)).maximumExpectedValue(Duration.ofHours(1))
+        .register(registry);
+  }
+
+  public MeterRegistry registry() {
+    return registry;
+  }
+
+  public void squashTook(Duration d) {
+    squashDuration.record(d);
+  }
+
+  private void counter(String name, String description, LongAdder adder) {
+    FunctionCounter.builder(name, adder, LongAdder::doubleValue).description(description).register(registry);
+  }
+
+  private void upstream(String type, String method, LongAdder adder) {
+    FunctionCounter.builder("squash_proxy_upstream_requests", adder, LongAdder::doubleValue)
+        .tag("type", type).tag("method", method).description("requests sent to upstream registries")
+        .register(registry);
+  }
 }

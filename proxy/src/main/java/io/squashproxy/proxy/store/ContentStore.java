@@ -41,6 +41,7 @@ public final class ContentStore {
   private final Path tmp;
   private final Cache<Digest, Long> blobIndex;
   private volatile boolean ready;
+  private final java.util.concurrent.atomic.LongAdder evictions = new java.util.concurrent.atomic.LongAdder();
 
   public ContentStore(Path root, long maxBytes, Executor executor) throws IOException {
     this.root = root;
@@ -54,6 +55,7 @@ public final class ContentStore {
         .executor(executor)
         .removalListener((Digest d, Long size, RemovalCause cause) -> {
           if (cause.wasEvicted() && d != null) {
+            evictions.increment();
             deleteQuietly(blobPath(d));
           }
         })
@@ -177,6 +179,10 @@ public final class ContentStore {
     AtomicFiles.write(tmp, typePath(p), mediaType.getBytes(StandardCharsets.UTF_8));
     AtomicFiles.write(tmp, p, bytes); // the content last: it is what makes the entry visible
     return d;
+  }
+
+  public long evictions() {
+    return evictions.sum();
   }
 
   /** Total bytes of blobs in the index. */

@@ -55,7 +55,8 @@ class RegistryHandlerTest {
         .layer(LayerBuilder.layer().file("b", "abc")).build();
     original = upstream.push("library/app", "1.0", image);
     harness = new ProxyHarness(upstream, dir.resolve("cache"));
-    channel = new EmbeddedChannel(new RegistryHandler(harness.service, harness.upstreams, harness.io, true));
+    channel = new EmbeddedChannel(new RegistryHandler(harness.service, harness.upstreams, harness.io, true,
+        new RequestMetrics(new io.micrometer.core.instrument.simple.SimpleMeterRegistry())));
   }
 
   @AfterEach

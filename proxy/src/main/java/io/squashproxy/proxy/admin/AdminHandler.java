@@ -1,0 +1,82 @@
+package io.squashproxy.proxy.admin;
+
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.QueryStringDecoder;
+import io.squashproxy.proxy.server.Responses;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.function.BooleanSupplier;
+
+/**
+ * The admin listener: {@code /metrics} (Prometheus text format), {@code /healthz} (the process serves) and
+ * {@code /readyz} (the cache index is loaded). Scraping walks every meter, so it runs off the event loop.
+ */
+public final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
+  static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
+
+  private final PrometheusMeterRegistry registry;
+  private final BooleanSupplier ready;
+  private final Executor executor;
+
+  public AdminHandler(PrometheusMeterRegistry registry, BooleanSupplier ready, Executor executor) {
+    this.registry = registry;
+    this.ready = ready;
+    this.executor = executor;
+  }
+
+  @Override
+  protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest req) {
+    boolean keepAlive = HttpUtil.isKeepAlive(req);
+    boolean head = req.method().equals(HttpMethod.HEAD);
+    if (!req.method().equals(HttpMethod.GET) && !head) {
+      send(ctx, text(HttpResponseStatus.METHOD_NOT_ALLOWED, "method not allowed\n", head), keepAlive);
+      return;
+    }
+    String path = new QueryStringDecoder(req.uri()).path();
+    switch (path) {
+      case "/healthz" -> send(ctx, text(HttpResponseStatus.OK, "ok\n", head), keepAlive);
+      case "/readyz" -> send(ctx, ready.getAsBoolean() ? text(HttpResponseStatus.OK, "ready\n", head)
+          : text(HttpResponseStatus.SERVICE_UNAVAILABLE, "loading the cache index\n", head), keepAlive);
+      case "/metrics" -> {
+        ctx.channel().config().setAutoRead(false);
+        CompletableFuture.supplyAsync(registry::scrape, executor).whenCompleteAsync((body, err) -> {
+          FullHttpResponse r = err != null
+              ? text(HttpResponseStatus.INTERNAL_SERVER_ERROR, "scrape failed\n", head)
+              : Responses.bytes(HttpResponseStatus.OK, PROMETHEUS_TEXT, body.getBytes(StandardCharsets.UTF_8),
+                  head);
+          ctx.channel().config().setAutoRead(true);
+          send(ctx, r, keepAlive);
+        }, ctx.executor());
+      }
+      default -> send(ctx, text(HttpResponseStatus.NOT_FOUND, "not found\n", head), keepAlive);
+    }
+  }
+
+  private static FullHttpResponse text(HttpResponseStatus status, String body, boolean head) {
+    return Responses.bytes(status, "text/plain; charset=utf-8", body.getBytes(StandardCharsets.UTF_8), head);
+  }
+
+  private static void send(ChannelHandlerContext ctx, FullHttpResponse r, boolean keepAlive) {
+    HttpUtil.setKeepAlive(r, keepAlive);
+    r.headers().setInt(HttpHeaderNames.CONTENT_LENGTH, r.headers().getInt(HttpHeaderNames.CONTENT_LENGTH, 0));
+    var f = ctx.writeAndFlush(r);
+    if (!keepAlive) {
+      f.addListener(ChannelFutureListener.CLOSE);
+    }
+  }
+
+  @Override
+  public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+    ctx.close();
+  }
+}
