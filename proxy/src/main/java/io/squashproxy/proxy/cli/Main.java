@@ -39,6 +39,9 @@ public final class Main implements Runnable {
   CommandSpec spec;
 
   public static void main(String[] args) {
+    // Libraries that log through java.util.logging (Caffeine, Jib's HTTP client) go to logback too.
+    org.slf4j.bridge.SLF4JBridgeHandler.removeHandlersForRootLogger();
+    org.slf4j.bridge.SLF4JBridgeHandler.install();
     System.exit(commandLine().execute(args));
   }
 
