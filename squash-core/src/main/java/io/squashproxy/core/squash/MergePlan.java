@@ -54,11 +54,10 @@ final class MergePlan {
     Map<Inode, List<Map.Entry<String, Node>>> members = new IdentityHashMap<>();
     for (Map.Entry<String, Node> e : tree.nodes.entrySet()) {
       Node node = e.getValue();
-      if (node.layer() < keep) {
-        continue; // unchanged since the kept layers
-      }
       if (node.dir()) {
-        plan.put(node.position(), new Dir(e.getKey()));
+        if (node.layer() >= keep) {
+          plan.put(node.position(), new Dir(e.getKey()));
+        }
       } else {
         members.computeIfAbsent(node.inode(), k -> new ArrayList<>()).add(e);
       }
@@ -66,6 +65,12 @@ final class MergePlan {
     for (Map.Entry<Inode, List<Map.Entry<String, Node>>> group : members.entrySet()) {
       Inode inode = group.getKey();
       List<Map.Entry<String, Node>> names = group.getValue();
+      if (names.stream().allMatch(e -> e.getValue().layer() < keep)) {
+        continue; // unchanged since the kept layers
+      }
+      // A hard link made in the squashed layers to a file of a kept layer: clients refuse a link whose
+      // target is not earlier in the same tar, so the kept names of the inode are written again (same
+      // content and metadata) and the link points at one of them; the names stay one file.
       names.sort(Comparator.comparingLong(e -> e.getValue().position()));
       Map.Entry<String, Node> primary = names.get(0);
       for (Map.Entry<String, Node> e : names) {

@@ -273,9 +273,9 @@ public final class RefFs {
   }
 
   /**
-   * The view; with {@code keep > 0}, a name that a layer at or above {@code keep} bound to an inode made
-   * in a layer below {@code keep} counts as a separate inode (shared with the other such names of that
-   * inode): a squashed layer cannot link to a path of a kept layer, so it carries a copy of the content.
+   * The view: every path with its metadata, and the hard link groups. A partial squash must keep the
+   * groups exactly, also when a squashed layer linked to a file of a kept layer ({@code keep} is kept in
+   * the signature for callers; it no longer changes the expectation).
    */
   public View view(int keep) {
     SortedMap<String, String> out = new TreeMap<>();
@@ -289,8 +289,7 @@ public final class RefFs {
         }
       }
       if (!n.dir()) {
-        boolean copy = keep > 0 && n.inodeLayer < keep && n.layer >= keep;
-        groups.computeIfAbsent((copy ? "copy " : "inode ") + n.inode, k -> new TreeSet<>()).add(en.getKey());
+        groups.computeIfAbsent("inode " + n.inode, k -> new TreeSet<>()).add(en.getKey());
       }
     }
     SortedSet<String> linkGroups = new TreeSet<>();
