@@ -10,6 +10,7 @@ import io.squashproxy.tests.support.ImageArchive;
 import io.squashproxy.tests.support.ImageBuilder;
 import io.squashproxy.tests.support.ImageChecks;
 import io.squashproxy.tests.support.Podman;
+import io.squashproxy.tests.support.Proc;
 import io.squashproxy.tests.support.RootfsTree;
 import io.squashproxy.tests.support.SampleImages;
 import io.squashproxy.tests.support.Scratch;
@@ -24,26 +25,28 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * Squashed docker-archives must load in real clients, docker 20.10 and podman, and give the same root filesystem
- * as the original image. Two variants of the sample image: one every client loads, and one with umoci's
- * "file, then whiteouts below it" layer shape that docker and podman refuse, which the squashed output must
- * no longer have.
+ * as the original image. Two variants of the sample image: one every client loads, and a hostile one with
+ * layer shapes docker and podman refuse (umoci's "file, then whiteouts below it" for a directory replaced by a
+ * file, and a hard link to a file of a lower layer), which the squashed output must no longer have, also when
+ * layers are kept below it.
  */
 @Timeout(value = 10, unit = TimeUnit.MINUTES)
 class ClientLoadTest {
 
   static final String LOADABLE = "squash-test/loadable:1";
-  static final String UMOCI_SHAPE = "squash-test/umoci-shape:1";
+  static final String HOSTILE = "squash-test/hostile:1";
 
   static Scratch work;
   static ImageBuilder loadable;
-  static ImageBuilder umociShape;
+  static ImageBuilder hostile;
   static Path loadableRef;
-  static Path umociShapeRef;
+  static Path hostileRef;
   static Path loadableArchive;
   static Path loadableSquashed;
   static Path loadableKeep2;
-  static Path umociShapeSquashed;
-  static Path umociShapeKeep2;
+  static Path hostileArchive;
+  static Path hostileSquashed;
+  static Path hostileKeep2;
 
   @BeforeAll
   static void buildAndSquash() {
@@ -53,27 +56,28 @@ class ClientLoadTest {
     work = Scratch.create("clients");
     loadable = SampleImages.rich("loadable", false);
     loadableRef = loadable.unpack(work.resolve("loadable-ref"));
-    SampleImages.checkRichReference(loadableRef);
+    SampleImages.checkRichReference(loadableRef, false);
     loadableArchive = loadable.toDockerArchive(work.resolve("loadable.tar"), LOADABLE);
     loadableSquashed = work.resolve("loadable-squashed.tar");
     SquashCli.squash(loadableArchive, loadableSquashed);
     loadableKeep2 = work.resolve("loadable-keep2.tar");
     SquashCli.squash(loadableArchive, loadableKeep2, "--keep-layers", "2");
 
-    umociShape = SampleImages.rich("umoci-shape", true);
-    umociShapeRef = umociShape.unpack(work.resolve("umoci-shape-ref"));
-    SampleImages.checkRichReference(umociShapeRef);
-    Path umociShapeArchive = umociShape.toDockerArchive(work.resolve("umoci-shape.tar"), UMOCI_SHAPE);
-    umociShapeSquashed = work.resolve("umoci-shape-squashed.tar");
-    SquashCli.squash(umociShapeArchive, umociShapeSquashed);
-    // Keeping 2 layers, the squashed layer must hide the kept app/dir2file/ directory below a file.
-    umociShapeKeep2 = work.resolve("umoci-shape-keep2.tar");
-    SquashCli.squash(umociShapeArchive, umociShapeKeep2, "--keep-layers", "2");
+    hostile = SampleImages.rich("hostile", true);
+    hostileRef = hostile.unpack(work.resolve("hostile-ref"));
+    SampleImages.checkRichReference(hostileRef, true);
+    hostileArchive = hostile.toDockerArchive(work.resolve("hostile.tar"), HOSTILE);
+    hostileSquashed = work.resolve("hostile-squashed.tar");
+    SquashCli.squash(hostileArchive, hostileSquashed);
+    // Keeping 2 layers, the squashed layer must hide the kept app/dir2file/ directory below a file, and
+    // carry the target of app/raw/link-to-lower (app/keep, in the kept layer 1) for the link to be made.
+    hostileKeep2 = work.resolve("hostile-keep2.tar");
+    SquashCli.squash(hostileArchive, hostileKeep2, "--keep-layers", "2");
   }
 
   @AfterAll
   static void cleanUp() {
-    for (AutoCloseable c : new AutoCloseable[] {loadable, umociShape, work}) {
+    for (AutoCloseable c : new AutoCloseable[] {loadable, hostile, work}) {
       try {
         if (c != null) {
           c.close();
@@ -123,15 +127,18 @@ class ClientLoadTest {
       RootfsTree.assertIdentical(original, d.exportRootfs(LOADABLE, work.resolve("docker-saved-export")),
           Dockerd.exportComparison());
 
-      // umoci's dir-replaced-by-file layer cannot be loaded as it is; squashed, it must load and be right.
-      d.docker("load", "-i", umociShapeSquashed.toString());
-      RootfsTree.assertIdentical(umociShapeRef, d.exportRootfs(UMOCI_SHAPE, work.resolve("docker-umoci-shape")),
+      // The hostile image cannot be loaded as it is; squashed, it must load and be right.
+      Proc.Result refused = d.cli("load", "-i", hostileArchive.toString()).run();
+      System.out.println("[dockerd] docker load of the hostile original: exit " + refused.exitCode() + ": "
+          + refused.output().strip());
+      d.docker("load", "-i", hostileSquashed.toString());
+      RootfsTree.assertIdentical(hostileRef, d.exportRootfs(HOSTILE, work.resolve("docker-hostile")),
           Dockerd.exportComparison());
-      d.docker("rmi", UMOCI_SHAPE);
-      d.docker("load", "-i", umociShapeKeep2.toString());
-      assertEquals("3", d.docker("image", "inspect", "--format", "{{len .RootFS.Layers}}", UMOCI_SHAPE)
+      d.docker("rmi", HOSTILE);
+      d.docker("load", "-i", hostileKeep2.toString());
+      assertEquals("3", d.docker("image", "inspect", "--format", "{{len .RootFS.Layers}}", HOSTILE)
           .stdout().strip());
-      RootfsTree.assertIdentical(umociShapeRef, d.exportRootfs(UMOCI_SHAPE, work.resolve("docker-umoci-keep2")),
+      RootfsTree.assertIdentical(hostileRef, d.exportRootfs(HOSTILE, work.resolve("docker-hostile-keep2")),
           Dockerd.exportComparison());
     }
   }
@@ -158,11 +165,11 @@ class ClientLoadTest {
       // ... and podman's view of the squashed image matches umoci's view of the original.
       RootfsTree.assertIdentical(loadableRef, squashed, noTrusted);
 
-      String shape = p.load(umociShapeSquashed);
-      RootfsTree.assertIdentical(umociShapeRef, p.mount(shape), noTrusted);
-      String shapeKeep2 = p.load(umociShapeKeep2);
+      String shape = p.load(hostileSquashed);
+      RootfsTree.assertIdentical(hostileRef, p.mount(shape), noTrusted);
+      String shapeKeep2 = p.load(hostileKeep2);
       String keep2Id = p.podman("image", "inspect", "--format", "{{.Id}}", shapeKeep2).stdout().strip();
-      RootfsTree.assertIdentical(umociShapeRef, p.mount(keep2Id), noTrusted);
+      RootfsTree.assertIdentical(hostileRef, p.mount(keep2Id), noTrusted);
     }
   }
 

@@ -44,7 +44,7 @@ class RegistryRoundTripTest {
     work = Scratch.create("registry");
     image = SampleImages.rich("rich");
     reference = image.unpack(work.resolve("reference"));
-    SampleImages.checkRichReference(reference);
+    SampleImages.checkRichReference(reference, true);
     registry = DistributionRegistry.start();
   }
 

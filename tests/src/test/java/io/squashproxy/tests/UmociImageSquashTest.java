@@ -48,7 +48,7 @@ class UmociImageSquashTest {
     work = Scratch.create("umoci-e2e");
     image = SampleImages.rich("rich");
     reference = image.unpack(work.resolve("reference"));
-    SampleImages.checkRichReference(reference);
+    SampleImages.checkRichReference(reference, true);
     dockerArchive = image.toDockerArchive(work.resolve("original-docker.tar"), REPO_TAG);
     ociArchive = image.toOciArchive(work.resolve("original-oci.tar"));
     ociLayout = image.toOciLayout(work.resolve("original-layout"));

@@ -37,7 +37,9 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -72,6 +74,17 @@ public final class ImageService {
   private record SquashKey(String upstream, String repository, Digest source, SquashRule rule) {}
 
   private record BlobKey(String upstream, String repository, Digest digest) {}
+
+  /**
+   * Upstream tag lookups ({@code HEAD}) and manifest {@code GET}s in flight, so that concurrent requests for
+   * one tag or digest share one upstream request (a manifest GET counts against Docker Hub's pull limit).
+   * An entry lives only while its request runs: afterwards the tag store and the content store answer.
+   */
+  private final ConcurrentHashMap<Object, CompletableFuture<Object>> lookups = new ConcurrentHashMap<>();
+
+  private record TagLookup(String tagKey) {}
+
+  private record ManifestLookup(String upstream, String repository, Digest digest) {}
 
   public ImageService(Upstreams upstreams, ContentStore store, TagStore tags, SquashRecords records,
       Executor io, Executor squashPool, long maxUncompressedBytes, ProxyStats stats) {
@@ -154,6 +167,14 @@ public final class ImageService {
     if (known.isPresent() && tags.isFresh(known.get())) {
       return new ResolvedTag(known.get(), false);
     }
+    return singleFlight(new TagLookup(key), () -> headTag(route, tag, key));
+  }
+
+  private ResolvedTag headTag(Route route, String tag, String key) {
+    Optional<TagRecord> known = tags.get(key);
+    if (known.isPresent() && tags.isFresh(known.get())) {
+      return new ResolvedTag(known.get(), false); // another request refreshed it just now
+    }
     try {
       stats.upstreamManifestHeads.increment();
       Optional<ManifestHead> head = route.upstream().headManifest(route.repository(), tag);
@@ -194,10 +215,27 @@ public final class ImageService {
 
   /** The upstream document with this digest, from the cache or fetched and verified. */
   private ServedManifest sourceManifest(Route route, Digest d) {
+    Optional<ServedManifest> local = storedManifest(d);
+    if (local.isPresent()) {
+      return local.get();
+    }
+    return singleFlight(new ManifestLookup(route.upstream().name(), route.repository(), d),
+        () -> fetchManifest(route, d));
+  }
+
+  private Optional<ServedManifest> storedManifest(Digest d) {
     try {
-      Optional<StoredManifest> local = store.manifest(d);
+      return store.manifest(d).map(m -> new ServedManifest(m.bytes(), m.mediaType(), d, false));
+    } catch (IOException e) {
+      throw new CompletionException(e);
+    }
+  }
+
+  private ServedManifest fetchManifest(Route route, Digest d) {
+    try {
+      Optional<ServedManifest> local = storedManifest(d);
       if (local.isPresent()) {
-        return new ServedManifest(local.get().bytes(), local.get().mediaType(), d, false);
+        return local.get(); // another request fetched it just now
       }
       stats.upstreamManifestGets.increment();
       RawManifest raw = route.upstream().manifest(route.repository(), d.toString())
@@ -208,6 +246,30 @@ public final class ImageService {
       return new ServedManifest(raw.bytes(), mediaType, raw.digest(), false);
     } catch (IOException e) {
       throw new CompletionException(e);
+    }
+  }
+
+  /**
+   * Runs {@code fetch} on this thread unless a request with the same key is already running, in which case
+   * it waits for that one's result (or failure). The leader never waits for a pool task, so waiters
+   * blocking pool threads cannot starve it.
+   */
+  @SuppressWarnings("unchecked")
+  private <T> T singleFlight(Object key, Supplier<T> fetch) {
+    CompletableFuture<Object> mine = new CompletableFuture<>();
+    CompletableFuture<Object> leader = lookups.putIfAbsent(key, mine);
+    if (leader != null) {
+      return (T) leader.join();
+    }
+    try {
+      T value = fetch.get();
+      mine.complete(value);
+      return value;
+    } catch (RuntimeException | Error e) {
+      mine.completeExceptionally(e);
+      throw e;
+    } finally {
+      lookups.remove(key, mine);
     }
   }
 

@@ -11,8 +11,8 @@ import java.util.List;
 
 /**
  * A Docker daemon started by hand with its own data-root, exec-root, pidfile, socket and (empty) daemon.json
- * under a short temp dir; no iptables, no bridge. overlay2 first, vfs when the filesystem refuses overlay2.
- * Needs root.
+ * under a short temp dir; no iptables, no bridge. overlay2 first, vfs when the filesystem refuses overlay2
+ * ({@code SQUASH_TEST_DOCKER_DRIVER=vfs} forces one). Needs root.
  */
 public final class Dockerd implements AutoCloseable {
 
@@ -48,7 +48,9 @@ public final class Dockerd implements AutoCloseable {
     Env.requireRoot("dockerd");
     Env.requireTools("dockerd", "docker", "containerd", "runc");
     StringBuilder failures = new StringBuilder();
-    for (String driver : List.of("overlay2", "vfs")) {
+    String forced = System.getenv("SQUASH_TEST_DOCKER_DRIVER");
+    List<String> drivers = forced == null || forced.isBlank() ? List.of("overlay2", "vfs") : List.of(forced);
+    for (String driver : drivers) {
       Scratch scratch = Scratch.create("dk");
       try {
         Path socket = scratch.resolve("docker.sock");

@@ -21,6 +21,9 @@ public final class SampleImages {
   /** A user xattr whose value holds a NUL, a newline, '=' and bytes that are not UTF-8. */
   public static final byte[] AWKWARD_XATTR = HexFormat.of().parseHex("00ff0a3d80fe41");
 
+  /** The mtime of {@code app/keep}, 2001-02-03T04:05:06Z. */
+  static final long KEEP_MTIME = 981_173_106L;
+
   /** A 120-character file name (longer than ustar's 100-byte name field). */
   public static final String LONG_NAME = "n".repeat(120);
 
@@ -28,7 +31,8 @@ public final class SampleImages {
   public static final String LONG_DIR = "app/special/" + "deep-directory-name-0123456789/".repeat(4);
 
   /**
-   * Five layers (four by umoci, one hand-written) that exercise what a squasher must get right:
+   * Five layers (four by umoci, one hand-written; with {@linkplain #rich(String, boolean) hostile shapes}) that
+   * exercise what a squasher must get right:
    * <ol>
    *   <li>base: a static busybox with symlinked and hard-linked applets, /etc files, a sticky /tmp;</li>
    *   <li>special files: a hard link pair, symlinks (relative, absolute, dangling, with their own mtime),
@@ -40,7 +44,7 @@ public final class SampleImages {
    *       one name of a hard link pair and of the busybox link group removed;</li>
    *   <li>hand-written: an opaque directory ({@code .wh..wh..opq}) with a recreated subdirectory, a hard link
    *       after its target, binary {@code SCHILY.xattr} values including security.capability, a whiteout, a
-   *       device, fixed old mtimes;</li>
+   *       device, fixed old mtimes, a hard link to a file of layer 1;</li>
    *   <li>umoci again on top: adds under the opaque directory, deletes a hand-written file, rewrites a file.</li>
    * </ol>
    * Then a config with env, cmd, entrypoint, working dir, user and a label.
@@ -50,12 +54,17 @@ public final class SampleImages {
   }
 
   /**
-   * As {@link #rich(String)}, choosing who replaces the directory {@code app/dir2file} by a file. umoci (layer 3)
-   * writes the file entry followed by a whiteout below it ({@code app/dir2file/.wh.sub}), a shape docker,
-   * containerd and podman refuse to load; the hand-written layer 4 writes just the file entry over the lower
-   * directory, as docker's own diffs do, which every client loads. The final root filesystem is the same.
+   * As {@link #rich(String)}, with or without two layer shapes that docker, containerd and podman refuse to
+   * load but umoci unpacks (and a squasher must turn into shapes every client loads):
+   * <ul>
+   *   <li>umoci (layer 3) replaces the directory {@code app/dir2file} by a file and writes the file entry
+   *       followed by a whiteout below it ({@code app/dir2file/.wh.sub}); without hostile shapes an extra
+   *       hand-written layer writes just the file entry over the lower directory, as docker's own diffs do;</li>
+   *   <li>the hand-written layer 4 adds {@code app/raw/link-to-lower}, a hard link to {@code app/keep} of
+   *       layer 1, whose target is not in the same tar.</li>
+   * </ul>
    */
-  public static ImageBuilder rich(String tag, boolean umociReplacesDirByFile) {
+  public static ImageBuilder rich(String tag, boolean hostile) {
     Env.requireTools("setcap", "setfattr", "getfattr");
     Path busybox = Env.busybox();
     ImageBuilder b = ImageBuilder.create(tag);
@@ -84,7 +93,7 @@ public final class SampleImages {
           "echo target > app/link-later-target",
           "echo pair > app/pair-a",
           "ln app/pair-a app/pair-b",
-          "touch -d '2001-02-03 04:05:06' app/keep"));
+          "touch -d @" + KEEP_MTIME + " app/keep"));
       b.layer("special files", String.join("\n",
           "mkdir -p app/special",
           "echo hello > app/special/hl-a",
@@ -92,7 +101,7 @@ public final class SampleImages {
           "ln -s ../keep app/special/sym-rel",
           "ln -s /etc/passwd app/special/sym-abs",
           "ln -s does-not-exist app/special/dangling",
-          "touch -h -d '2002-02-02 02:02:02' app/special/sym-rel",
+          "touch -h -d @1012615322 app/special/sym-rel",
           "cp bin/busybox app/special/suid",
           "chown 1000:1000 app/special/suid",
           "chmod 4755 app/special/suid",
@@ -130,7 +139,7 @@ public final class SampleImages {
           "rm -r app/old",
           "mkdir -p app/old",
           "echo c > app/old/c",
-          umociReplacesDirByFile ? "rm -r app/dir2file; echo now-a-file > app/dir2file" : ":",
+          hostile ? "rm -r app/dir2file; echo now-a-file > app/dir2file" : ":",
           "rm app/file2dir",
           "mkdir app/file2dir",
           "echo inner > app/file2dir/inner",
@@ -157,8 +166,11 @@ public final class SampleImages {
           .add(Entry.file("app/raw/keeps-old-mtime", "old\n").mtime(999_999_999L))
           .add(Entry.charDevice("app/raw/zero", 1, 5).mode(0666))
           .add(Entry.whiteout("app/special/dangling"))
-          .add(Entry.whiteout("app/special/sym-abs")));
-      if (!umociReplacesDirByFile) {
+          .add(Entry.whiteout("app/special/sym-abs"))
+          .add(hostile
+              ? Entry.hardlink("app/raw/link-to-lower", "app/keep").mtime(KEEP_MTIME)
+              : Entry.file("app/raw/plain", "plain\n")));
+      if (!hostile) {
         b.rawLayer("hand-written: a file over a lower directory",
             t -> t.add(Entry.file("app/dir2file", "now-a-file\n")));
       }
@@ -177,7 +189,7 @@ public final class SampleImages {
   }
 
   /** Checks the reference tree of {@link #rich} really shows every layer's effect (so comparisons mean something). */
-  public static void checkRichReference(Path rootfs) {
+  public static void checkRichReference(Path rootfs, boolean hostile) {
     RootfsTree t = RootfsTree.scan(rootfs);
     for (String p : List.of("bin/busybox", "bin/sh", "usr/bin/mv", "etc/passwd", "app/keep", "app/old/c",
         "app/dir2file", "app/file2dir/inner", "app/opq/upper1", "app/opq/lowerdir/g", "app/opq/after",
@@ -207,6 +219,8 @@ public final class SampleImages {
         t.get("app/raw/cap").xattrs().get("security.capability").substring(2));
     assertEquals(HexFormat.of().formatHex(AWKWARD_XATTR), t.get("app/raw/userx").xattrs().get("user.bin").substring(2));
     assertEquals(3000000, t.get("app/special/big-uid").uid());
+    assertEquals(hostile ? List.of("app/keep", "app/raw/link-to-lower") : List.of("app/keep"),
+        t.linkGroup("app/keep"));
     assertEquals("v3\n", read(rootfs.resolve("app/modified")));
     assertTrue(t.nodes().size() > 60, "reference tree is suspiciously small: " + t.nodes().size());
   }
