@@ -1,0 +1,214 @@
+package io.squashproxy.tests.support;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The proxy as users run it: {@code java -jar squash-proxy.jar serve --upstream URL --listen 127.0.0.1:PORT
+ * --cache-dir DIR} in its own process, on a free port, with its own cache dir under a temp dir, optionally
+ * with a YAML config file. Ready once {@code GET /v2/} answers 200. Its log (stdout and stderr) is kept in a
+ * file; {@link #squashes()} parses its {@code squashed NAME@SRC -> NEW: layers A -> B, ...} lines.
+ */
+public final class ProxyProcess implements AutoCloseable {
+
+  private static final Pattern SQUASHED = Pattern.compile(
+      " - squashed (\\S+)@(sha256:[0-9a-f]{64}) -> (sha256:[0-9a-f]{64}): layers (\\d+) -> (\\d+), (.*)$",
+      Pattern.MULTILINE);
+
+  /** One {@code squashed} log line. */
+  public record Squash(String name, String source, String result, int layersBefore, int layersAfter,
+      String details) {}
+
+  private final Scratch scratch;
+  private final Process process;
+  private final int port;
+  private final Path log;
+  private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+      .connectTimeout(Duration.ofSeconds(5)).build();
+
+  private ProxyProcess(Scratch scratch, Process process, int port, Path log) {
+    this.scratch = scratch;
+    this.process = process;
+    this.port = port;
+    this.log = log;
+  }
+
+  /** {@code serve --upstream UPSTREAM_URL} with built-in defaults (squash everything, gzip). */
+  public static ProxyProcess start(String upstreamUrl) {
+    return start(upstreamUrl, null);
+  }
+
+  /**
+   * As {@link #start(String)}, with {@code configYaml} (when not null) written to a file and passed with
+   * {@code --config}; the flags still set the upstream, listener and cache dir.
+   */
+  public static ProxyProcess start(String upstreamUrl, String configYaml) {
+    Path jar = Env.squashJar();
+    Scratch scratch = Scratch.create("proxy");
+    try {
+      Path config = null;
+      if (configYaml != null) {
+        config = scratch.resolve("squash-proxy.yaml");
+        Files.writeString(config, configYaml);
+      }
+      AssertionError last = null;
+      for (int attempt = 0; attempt < 3; attempt++) {
+        int port = DistributionRegistry.freePort();
+        int admin = DistributionRegistry.freePort();
+        Path log = scratch.resolve("proxy-" + attempt + ".log");
+        List<String> cmd = new ArrayList<>(List.of(Env.java().toString(),
+            "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
+            "-jar", jar.toString(), "serve"));
+        if (config != null) {
+          cmd.addAll(List.of("--config", config.toString()));
+        }
+        cmd.addAll(List.of("--upstream", upstreamUrl,
+            "--listen", "127.0.0.1:" + port,
+            "--admin-listen", "127.0.0.1:" + admin,
+            "--cache-dir", scratch.resolve("cache-" + attempt).toString()));
+        Process p = Proc.of(cmd).env("SQUASH_LOG_LEVEL", "INFO").startBackground(log);
+        try {
+          waitReady(p, port, log);
+          return new ProxyProcess(scratch, p, port, log);
+        } catch (AssertionError e) {
+          Proc.stop(p, Duration.ofSeconds(5));
+          last = e;
+        }
+      }
+      throw last;
+    } catch (IOException e) {
+      scratch.close();
+      throw new UncheckedIOException(e);
+    } catch (RuntimeException | Error e) {
+      scratch.close();
+      throw e;
+    }
+  }
+
+  private static void waitReady(Process p, int port, Path log) {
+    HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+        .connectTimeout(Duration.ofSeconds(2)).build();
+    HttpRequest req = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v2/"))
+        .timeout(Duration.ofSeconds(2)).GET().build();
+    long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+    while (System.nanoTime() < deadline) {
+      if (!p.isAlive()) {
+        throw new AssertionError("the proxy exited with " + p.exitValue() + ":\n" + Proc.readQuietly(log));
+      }
+      try {
+        if (http.send(req, HttpResponse.BodyHandlers.discarding()).statusCode() == 200) {
+          return;
+        }
+      } catch (IOException e) {
+        // not up yet
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new AssertionError(e);
+      }
+      DistributionRegistry.sleep(100);
+    }
+    throw new AssertionError("the proxy did not answer /v2/ within 60 s:\n" + Proc.readQuietly(log));
+  }
+
+  /** {@code 127.0.0.1:PORT}. */
+  public String host() {
+    return "127.0.0.1:" + port;
+  }
+
+  /** {@code http://127.0.0.1:PORT}. */
+  public String url() {
+    return "http://" + host();
+  }
+
+  /** A skopeo reference, {@code docker://127.0.0.1:PORT/REPO[:TAG|@DIGEST]}. */
+  public String ref(String repoAndReference) {
+    return "docker://" + host() + "/" + repoAndReference;
+  }
+
+  /** A docker/podman/ctr image name, {@code 127.0.0.1:PORT/REPO[:TAG|@DIGEST]}. */
+  public String image(String repoAndReference) {
+    return host() + "/" + repoAndReference;
+  }
+
+  public String log() {
+    return Proc.readQuietly(log);
+  }
+
+  public boolean isAlive() {
+    return process.isAlive();
+  }
+
+  /** Every {@code squashed} line logged so far. */
+  public List<Squash> squashes() {
+    List<Squash> out = new ArrayList<>();
+    Matcher m = SQUASHED.matcher(log());
+    while (m.find()) {
+      out.add(new Squash(m.group(1), m.group(2), m.group(3), Integer.parseInt(m.group(4)),
+          Integer.parseInt(m.group(5)), m.group(6)));
+    }
+    return out;
+  }
+
+  /** The {@code squashed} lines for one repository name (as the proxy routed it). */
+  public List<Squash> squashes(String name) {
+    return squashes().stream().filter(s -> s.name().equals(name)).toList();
+  }
+
+  /** How many log lines start (after the logback prefix) with {@code squashed }. */
+  public long squashLineCount() {
+    return log().lines().filter(l -> l.contains(" - squashed ")).count();
+  }
+
+  /** {@code GET /v2/REPO/manifests/REF} with every manifest media type accepted. */
+  public RawManifest manifest(String repo, String reference) {
+    HttpResponse<byte[]> r = get("/v2/" + repo + "/manifests/" + reference, AccessLogRegistry.MANIFEST_ACCEPT);
+    if (r.statusCode() != 200) {
+      throw new AssertionError("GET " + repo + "/manifests/" + reference + " through the proxy: "
+          + r.statusCode() + " " + new String(r.body(), StandardCharsets.UTF_8) + "\nproxy log:\n" + tail());
+    }
+    return RawManifest.of(r);
+  }
+
+  /** A GET against the proxy; {@code accept} may be null. */
+  public HttpResponse<byte[]> get(String path, String accept) {
+    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url() + path)).timeout(Duration.ofMinutes(3)).GET();
+    if (accept != null) {
+      b.header("Accept", accept);
+    }
+    try {
+      return http.send(b.build(), HttpResponse.BodyHandlers.ofByteArray());
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError(e);
+    }
+  }
+
+  /** The last lines of the log, for failure messages. */
+  public String tail() {
+    String s = log();
+    return s.length() > 6000 ? "..." + s.substring(s.length() - 6000) : s;
+  }
+
+  @Override
+  public void close() {
+    try {
+      Proc.stop(process, Duration.ofSeconds(10));
+    } finally {
+      scratch.close();
+    }
+  }
+}
