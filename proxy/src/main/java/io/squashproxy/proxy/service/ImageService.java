@@ -37,7 +37,6 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -80,7 +79,7 @@ public final class ImageService {
    * one tag or digest share one upstream request (a manifest GET counts against Docker Hub's pull limit).
    * An entry lives only while its request runs: afterwards the tag store and the content store answer.
    */
-  private final ConcurrentHashMap<Object, CompletableFuture<Object>> lookups = new ConcurrentHashMap<>();
+  private final AsyncCache<Object, Object> lookups;
 
   private record TagLookup(String tagKey) {}
 
@@ -101,6 +100,7 @@ public final class ImageService {
         .executor(io).buildAsync();
     this.downloads = Caffeine.newBuilder().expireAfterWrite(Duration.ofSeconds(30)).maximumSize(10_000)
         .executor(io).buildAsync();
+    this.lookups = Caffeine.newBuilder().executor(io).buildAsync();
   }
 
   public ProxyStats stats() {
@@ -116,10 +116,9 @@ public final class ImageService {
     if (!Names.isValidTag(reference)) {
       throw new RegistryException(ErrorCode.MANIFEST_UNKNOWN, "invalid tag: " + reference);
     }
-    return CompletableFuture.supplyAsync(() -> resolveTag(route, reference), io)
+    return resolveTag(route, reference)
         .thenCompose(tag -> {
-          CompletableFuture<ServedManifest> produced = CompletableFuture
-              .supplyAsync(() -> sourceManifest(route, tag.record.digest()), io)
+          CompletableFuture<ServedManifest> produced = sourceManifest(route, tag.record.digest())
               .thenCompose(source -> produce(route, source));
           return tag.stale ? produced.thenApply(m -> {
             stats.staleServed.increment();
@@ -139,7 +138,7 @@ public final class ImageService {
     Optional<SquashRecord> made = records.byBlob(digest);
     if (made.isPresent()) {
       SquashRecord r = made.get();
-      return CompletableFuture.supplyAsync(() -> sourceManifest(route, r.source()), io)
+      return sourceManifest(route, r.source())
           .thenCompose(source -> produce(route, source))
           .thenApply(m -> store.blob(digest).orElseThrow(() -> new RegistryException(ErrorCode.BLOB_UNKNOWN,
               "blob " + digest + " could not be made again")));
@@ -161,11 +160,11 @@ public final class ImageService {
 
   private record ResolvedTag(TagRecord record, boolean stale) {}
 
-  private ResolvedTag resolveTag(Route route, String tag) {
+  private CompletableFuture<ResolvedTag> resolveTag(Route route, String tag) {
     String key = TagStore.key(route.upstream().name(), route.repository(), tag);
     Optional<TagRecord> known = tags.get(key);
     if (known.isPresent() && tags.isFresh(known.get())) {
-      return new ResolvedTag(known.get(), false);
+      return CompletableFuture.completedFuture(new ResolvedTag(known.get(), false));
     }
     return singleFlight(new TagLookup(key), () -> headTag(route, tag, key));
   }
@@ -207,20 +206,17 @@ public final class ImageService {
     }
     Optional<SquashRecord> made = records.byManifest(d);
     if (made.isPresent()) {
-      return CompletableFuture.completedFuture(sourceManifest(route, made.get().source()))
-          .thenCompose(source -> produce(route, source));
+      return sourceManifest(route, made.get().source()).thenCompose(source -> produce(route, source));
     }
-    return CompletableFuture.completedFuture(sourceManifest(route, d)); // pass the original through
+    return sourceManifest(route, d); // pass the original through
   }
 
-  /** The upstream document with this digest, from the cache or fetched and verified. */
-  private ServedManifest sourceManifest(Route route, Digest d) {
-    Optional<ServedManifest> local = storedManifest(d);
-    if (local.isPresent()) {
-      return local.get();
-    }
-    return singleFlight(new ManifestLookup(route.upstream().name(), route.repository(), d),
-        () -> fetchManifest(route, d));
+  /** The upstream document with this digest, from the cache or fetched (once) and verified. */
+  private CompletableFuture<ServedManifest> sourceManifest(Route route, Digest d) {
+    return CompletableFuture.supplyAsync(() -> storedManifest(d), io).thenCompose(local -> local.isPresent()
+        ? CompletableFuture.completedFuture(local.get())
+        : singleFlight(new ManifestLookup(route.upstream().name(), route.repository(), d),
+            () -> fetchManifest(route, d)));
   }
 
   private Optional<ServedManifest> storedManifest(Digest d) {
@@ -250,27 +246,15 @@ public final class ImageService {
   }
 
   /**
-   * Runs {@code fetch} on this thread unless a request with the same key is already running, in which case
-   * it waits for that one's result (or failure). The leader never waits for a pool task, so waiters
-   * blocking pool threads cannot starve it.
+   * Joins the upstream lookup running for {@code key}, or starts one on the io pool: concurrent requests
+   * for one tag or manifest share one upstream request (Docker Hub counts manifest GETs as pulls). The
+   * entry leaves the cache when the lookup completes; the tag and content stores answer after that.
    */
   @SuppressWarnings("unchecked")
-  private <T> T singleFlight(Object key, Supplier<T> fetch) {
-    CompletableFuture<Object> mine = new CompletableFuture<>();
-    CompletableFuture<Object> leader = lookups.putIfAbsent(key, mine);
-    if (leader != null) {
-      return (T) leader.join();
-    }
-    try {
-      T value = fetch.get();
-      mine.complete(value);
-      return value;
-    } catch (RuntimeException | Error e) {
-      mine.completeExceptionally(e);
-      throw e;
-    } finally {
-      lookups.remove(key, mine);
-    }
+  private <T> CompletableFuture<T> singleFlight(Object key, Supplier<T> fetch) {
+    CompletableFuture<Object> f = lookups.get(key, (k, ex) -> CompletableFuture.supplyAsync(fetch::get, io));
+    f.whenComplete((v, e) -> lookups.asMap().remove(key, f));
+    return (CompletableFuture<T>) f;
   }
 
   /** Applies the route's rule to an upstream document. */
@@ -337,7 +321,7 @@ public final class ImageService {
         || !route.rule().selectsPlatform(os, arch, platform.path("variant").asText(""))) {
       return CompletableFuture.completedFuture(d);
     }
-    return CompletableFuture.supplyAsync(() -> sourceManifest(route, d.digest()), io)
+    return sourceManifest(route, d.digest())
         .thenCompose(child -> {
           SquashKey key = new SquashKey(route.upstream().name(), route.repository(), child.digest(), route.rule());
           return squashes.get(key, (k, ex) -> CompletableFuture.supplyAsync(
@@ -454,8 +438,9 @@ public final class ImageService {
     }
     try {
       Route baseRoute = upstreams.resolve(name, null);
-      ServedManifest m = Names.isDigest(ref) ? sourceManifest(baseRoute, Digest.parse(ref))
-          : sourceManifest(baseRoute, resolveTag(baseRoute, ref).record.digest());
+      // On a squash worker: waiting for the io pool here is fine.
+      ServedManifest m = Names.isDigest(ref) ? sourceManifest(baseRoute, Digest.parse(ref)).join()
+          : sourceManifest(baseRoute, resolveTag(baseRoute, ref).join().record.digest()).join();
       if (MediaTypes.isIndex(m.mediaType())) {
         JsonNode p = platform != null ? platform : platformOf(manifest);
         Descriptor match = null;
@@ -470,7 +455,7 @@ public final class ImageService {
         if (match == null) {
           return 0;
         }
-        m = sourceManifest(baseRoute, match.digest());
+        m = sourceManifest(baseRoute, match.digest()).join();
       }
       List<Descriptor> baseLayers = ImageManifest.parse(m.bytes()).layers();
       int n = 0;

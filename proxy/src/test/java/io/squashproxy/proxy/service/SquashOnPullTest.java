@@ -113,6 +113,8 @@ class SquashOnPullTest {
         assertEquals(first, p.join().digest());
       }
       assertEquals(1, h.stats.squashes.sum());
+      assertEquals(1, up.manifestHeads.get(), "one upstream HEAD for the tag");
+      assertEquals(1, up.manifestGets.get(), "one upstream GET for the manifest (Docker Hub counts it)");
       assertEquals(1, up.blobGets(img.configDigest()));
       for (Digest d : img.layerDigests()) {
         assertEquals(1, up.blobGets(d), "one upstream GET for " + d);
