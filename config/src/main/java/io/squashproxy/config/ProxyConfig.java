@@ -35,7 +35,7 @@ public record ProxyConfig(
   public record Upstream(String name, String url, String prefix, Boolean dockerHub, String username,
       String password, String credentialHelper) {}
 
-  /** @param memoryEntries how many manifests and tags to keep decoded in memory */
+  /** @param memoryEntries how many manifests to keep in memory besides on disk */
   public record Cache(Path directory, ByteSize maxSize, Duration tagTtl, Integer memoryEntries) {}
 
   public record Squash(List<Rule> rules) {}
@@ -51,7 +51,8 @@ public record ProxyConfig(
   public record Limits(Integer concurrentSquashes, ByteSize maxImageSize, Duration connectTimeout,
       Duration requestTimeout, Duration idleTimeout) {}
 
-  public record Logging(String level, Boolean json, Boolean accessLog) {}
+  /** @param level of the root logger: trace, debug, info, warn or error */
+  public record Logging(String level) {}
 
   public static ProxyConfig defaults() {
     return new ProxyConfig(null, null, null, null, null, null, null, null).withDefaults();
@@ -67,7 +68,7 @@ public record ProxyConfig(
         ? new Squash(List.of(new Rule("**", "all", null, null, "gzip:6", List.of())))
         : squash;
     Limits l = limits == null ? new Limits(null, null, null, null, null) : limits;
-    Logging g = logging == null ? new Logging(null, null, null) : logging;
+    Logging g = logging == null ? new Logging(null) : logging;
     return new ProxyConfig(
         listen == null ? DEFAULT_LISTEN : listen,
         tls,
@@ -85,8 +86,7 @@ public record ProxyConfig(
             l.connectTimeout() == null ? Duration.ofSeconds(10) : l.connectTimeout(),
             l.requestTimeout() == null ? Duration.ofMinutes(5) : l.requestTimeout(),
             l.idleTimeout() == null ? Duration.ofMinutes(2) : l.idleTimeout()),
-        new Logging(g.level() == null ? "info" : g.level(), g.json() != null && g.json(),
-            g.accessLog() != null && g.accessLog()));
+        new Logging(g.level() == null ? "info" : g.level()));
   }
 
   private static Upstream upstreamDefaults(Upstream u) {

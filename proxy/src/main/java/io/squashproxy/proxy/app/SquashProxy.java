@@ -77,7 +77,8 @@ public final class SquashProxy implements AutoCloseable {
       admin = ProxyServer.start(HostPort.parse(config.admin().listen()),
           new AdminInitializer(() -> new AdminHandler(meters, ready::get, io)), 1);
       Path dir = config.cache().directory();
-      ContentStore store = new ContentStore(dir, config.cache().maxSize().bytes(), io);
+      ContentStore store = new ContentStore(dir, config.cache().maxSize().bytes(),
+          config.cache().memoryEntries(), io);
       store.open();
       TagStore tags = new TagStore(dir, store.tmpDir(), config.cache().tagTtl(), ticker);
       tags.open();

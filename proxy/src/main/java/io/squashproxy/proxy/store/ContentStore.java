@@ -40,11 +40,19 @@ public final class ContentStore {
   private final Path root;
   private final Path tmp;
   private final Cache<Digest, Long> blobIndex;
+  /** Hot manifests decoded in memory: every pull reads one or two, and they are small. */
+  private final Cache<Digest, StoredManifest> manifests;
   private volatile boolean ready;
   private final java.util.concurrent.atomic.LongAdder evictions = new java.util.concurrent.atomic.LongAdder();
 
   public ContentStore(Path root, long maxBytes, Executor executor) throws IOException {
+    this(root, maxBytes, 10_000, executor);
+  }
+
+  /** @param memoryEntries how many manifests to keep in memory besides on disk */
+  public ContentStore(Path root, long maxBytes, int memoryEntries, Executor executor) throws IOException {
     this.root = root;
+    this.manifests = Caffeine.newBuilder().maximumSize(Math.max(0, memoryEntries)).executor(executor).build();
     this.tmp = root.resolve("tmp");
     Files.createDirectories(root.resolve("blobs"));
     Files.createDirectories(root.resolve("manifests"));
@@ -162,11 +170,17 @@ public final class ContentStore {
   }
 
   public Optional<StoredManifest> manifest(Digest d) throws IOException {
+    StoredManifest hot = manifests.getIfPresent(d);
+    if (hot != null) {
+      return Optional.of(hot);
+    }
     Path p = manifestPath(d);
     try {
       byte[] bytes = Files.readAllBytes(p);
       String type = Files.readString(typePath(p), StandardCharsets.UTF_8).trim();
-      return Optional.of(new StoredManifest(d, bytes, type));
+      StoredManifest m = new StoredManifest(d, bytes, type);
+      manifests.put(d, m);
+      return Optional.of(m);
     } catch (NoSuchFileException e) {
       return Optional.empty();
     }
@@ -178,6 +192,7 @@ public final class ContentStore {
     Path p = manifestPath(d);
     AtomicFiles.write(tmp, typePath(p), mediaType.getBytes(StandardCharsets.UTF_8));
     AtomicFiles.write(tmp, p, bytes); // the content last: it is what makes the entry visible
+    manifests.put(d, new StoredManifest(d, bytes, mediaType));
     return d;
   }
 
