@@ -16,10 +16,11 @@ import java.nio.charset.StandardCharsets;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
 /**
- * The admin listener: {@code /metrics} (Prometheus text format), {@code /healthz} (the process serves) and
- * {@code /readyz} (the cache index is loaded). Scraping walks every meter, so it runs off the event loop.
+ * The admin listener: {@code /} (the status page), {@code /metrics} (Prometheus text format),
+ * {@code /healthz} (the process serves) and {@code /readyz} (the cache index is loaded).
  */
 public final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
   static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
@@ -27,11 +28,14 @@ public final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequ
   private final PrometheusMeterRegistry registry;
   private final BooleanSupplier ready;
   private final Executor executor;
+  private final Supplier<String> statusPage;
 
-  public AdminHandler(PrometheusMeterRegistry registry, BooleanSupplier ready, Executor executor) {
+  public AdminHandler(PrometheusMeterRegistry registry, BooleanSupplier ready, Executor executor,
+      Supplier<String> statusPage) {
     this.registry = registry;
     this.ready = ready;
     this.executor = executor;
+    this.statusPage = statusPage;
   }
 
   @Override
@@ -47,19 +51,23 @@ public final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequ
       case "/healthz" -> send(ctx, text(HttpResponseStatus.OK, "ok\n", head), keepAlive);
       case "/readyz" -> send(ctx, ready.getAsBoolean() ? text(HttpResponseStatus.OK, "ready\n", head)
           : text(HttpResponseStatus.SERVICE_UNAVAILABLE, "loading the cache index\n", head), keepAlive);
-      case "/metrics" -> {
-        ctx.channel().config().setAutoRead(false);
-        CompletableFuture.supplyAsync(registry::scrape, executor).whenCompleteAsync((body, err) -> {
-          FullHttpResponse r = err != null
-              ? text(HttpResponseStatus.INTERNAL_SERVER_ERROR, "scrape failed\n", head)
-              : Responses.bytes(HttpResponseStatus.OK, PROMETHEUS_TEXT, body.getBytes(StandardCharsets.UTF_8),
-                  head);
-          ctx.channel().config().setAutoRead(true);
-          send(ctx, r, keepAlive);
-        }, ctx.executor());
-      }
+      case "/metrics" -> render(ctx, registry::scrape, PROMETHEUS_TEXT, head, keepAlive);
+      case "/" -> render(ctx, statusPage, "text/html; charset=utf-8", head, keepAlive);
       default -> send(ctx, text(HttpResponseStatus.NOT_FOUND, "not found\n", head), keepAlive);
     }
+  }
+
+  /** Builds a body off the event loop (it walks every meter or cache record) and sends it. */
+  private void render(ChannelHandlerContext ctx, Supplier<String> body, String contentType, boolean head,
+      boolean keepAlive) {
+    ctx.channel().config().setAutoRead(false);
+    CompletableFuture.supplyAsync(body, executor).whenCompleteAsync((text, err) -> {
+      FullHttpResponse r = err != null
+          ? text(HttpResponseStatus.INTERNAL_SERVER_ERROR, "failed: " + err.getMessage() + "\n", head)
+          : Responses.bytes(HttpResponseStatus.OK, contentType, text.getBytes(StandardCharsets.UTF_8), head);
+      ctx.channel().config().setAutoRead(true);
+      send(ctx, r, keepAlive);
+    }, ctx.executor());
   }
 
   private static FullHttpResponse text(HttpResponseStatus status, String body, boolean head) {

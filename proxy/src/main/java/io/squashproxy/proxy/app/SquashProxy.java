@@ -9,6 +9,7 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.squashproxy.proxy.admin.AdminHandler;
 import io.squashproxy.proxy.admin.AdminInitializer;
 import io.squashproxy.proxy.admin.ProxyMeters;
+import io.squashproxy.proxy.admin.StatusPage;
 import io.squashproxy.proxy.server.ProxyInitializer;
 import io.squashproxy.proxy.server.RequestMetrics;
 import io.squashproxy.proxy.server.ProxyServer;
@@ -34,6 +35,7 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Function;
 
 /** The running proxy: stores, service, executors and listeners, assembled from a {@link ProxyConfig}. */
@@ -70,12 +72,15 @@ public final class SquashProxy implements AutoCloseable {
     ExecutorService squashPool = pool("squash-worker", config.limits().concurrentSquashes());
     PrometheusMeterRegistry meters = ProxyMeters.create();
     AtomicBoolean ready = new AtomicBoolean();
+    AtomicReference<StatusPage> page = new AtomicReference<>();
     ProxyServer admin = null;
     try {
       // The admin listener comes up first, so /healthz answers and /readyz says "not yet" while the cache
       // index loads.
       admin = ProxyServer.start(HostPort.parse(config.admin().listen()),
-          new AdminInitializer(() -> new AdminHandler(meters, ready::get, io)), 1);
+          new AdminInitializer(() -> new AdminHandler(meters, ready::get, io, () -> page.get() == null
+              ? "<!DOCTYPE html><title>Squash Proxy</title><p>Loading the cache index&hellip;</p>"
+              : page.get().render())), 1);
       Path dir = config.cache().directory();
       ContentStore store = new ContentStore(dir, config.cache().maxSize().bytes(),
           config.cache().memoryEntries(), io);
@@ -89,8 +94,10 @@ public final class SquashProxy implements AutoCloseable {
       List<UpstreamSettings> settings = config.upstreams().stream().map(u -> settings(u, config)).toList();
       Upstreams upstreams = upstreamFactory == null ? new Upstreams(settings, rules)
           : new Upstreams(settings, rules, upstreamFactory);
+      ProxyStats stats = new ProxyStats(meters);
       ImageService service = new ImageService(upstreams, store, tags, records, io, squashPool,
-          config.limits().maxImageSize().bytes(), new ProxyStats(meters));
+          config.limits().maxImageSize().bytes(), stats);
+      page.set(new StatusPage(records, stats, store));
       SslContext ssl = sslContext(config);
       int idle = (int) Math.max(1, config.limits().idleTimeout().toSeconds());
       RequestMetrics requestMetrics = new RequestMetrics(meters);

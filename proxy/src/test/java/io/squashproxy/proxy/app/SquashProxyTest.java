@@ -58,6 +58,15 @@ class SquashProxyTest {
       assertTrue(body.contains("netty_allocator_memory_used_bytes"), body);
       assertTrue(body.contains("squash_proxy_cache_size_bytes{type=\"blob\"}"), body);
       assertEquals(404, get(http, admin + "/nope").statusCode());
+
+      HttpResponse<String> page = get(http, admin + "/");
+      assertEquals(200, page.statusCode());
+      assertTrue(page.headers().firstValue("Content-Type").orElse("").startsWith("text/html"));
+      assertTrue(page.body().contains("1 squashed images cached"), page.body());
+      assertTrue(page.body().contains("up/library/app"), page.body());
+      assertTrue(page.body().contains("2 &rarr; 1"), page.body());
+      assertTrue(page.body().contains("<svg id=\"chart\""), page.body());
+      assertTrue(!page.body().contains("<script"), "readable without JavaScript");
     }
   }
 

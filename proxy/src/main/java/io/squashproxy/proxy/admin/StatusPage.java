@@ -1,0 +1,135 @@
+package io.squashproxy.proxy.admin;
+
+import io.squashproxy.core.squash.SquashReport;
+import io.squashproxy.proxy.service.ProxyStats;
+import io.squashproxy.proxy.store.ContentStore;
+import io.squashproxy.proxy.store.SquashRecords;
+import io.squashproxy.proxy.store.SquashRecords.SquashRecord;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The admin listener's front page: what the cache holds and what squashing saved. Plain HTML with an
+ * inline SVG chart, readable without JavaScript (and without network: no external assets).
+ */
+public final class StatusPage {
+  /** Images listed (largest savings first); the totals cover all. */
+  static final int MAX_ROWS = 500;
+  static final int CHART_BARS = 12;
+
+  private final SquashRecords records;
+  private final ProxyStats stats;
+  private final ContentStore store;
+
+  public StatusPage(SquashRecords records, ProxyStats stats, ContentStore store) {
+    this.records = records;
+    this.stats = stats;
+    this.store = store;
+  }
+
+  public String render() {
+    List<SquashRecord> images = records.all().stream()
+        .filter(r -> r.layersBefore() > 0)
+        .sorted(Comparator.comparingLong(StatusPage::saved).reversed().thenComparing(r -> r.repository()))
+        .toList();
+    long before = images.stream().mapToLong(SquashRecord::bytesBefore).sum();
+    long after = images.stream().mapToLong(SquashRecord::bytesAfter).sum();
+    StringBuilder h = new StringBuilder(8192);
+    h.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")
+        .append("<title>Squash Proxy</title><style>")
+        .append("body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}")
+        .append("table{border-collapse:collapse}th,td{padding:4px 10px;border-bottom:1px solid #ddd;")
+        .append("text-align:right}th:first-child,td:first-child{text-align:left}")
+        .append(".totals td{font-weight:bold}.muted{color:#777}")
+        .append("</style></head><body>\n<h1>Squash Proxy</h1>\n");
+    h.append("<p id=\"summary\">").append(images.size()).append(" squashed images cached; ")
+        .append(esc(SquashReport.bytes(before))).append(" &rarr; ").append(esc(SquashReport.bytes(after)))
+        .append(", saved <strong>").append(esc(SquashReport.bytes(before - after))).append("</strong> (")
+        .append(percent(before, after)).append(").</p>\n");
+    h.append("<p class=\"muted\">Cache: ").append(store.blobCount()).append(" blobs, ")
+        .append(esc(SquashReport.bytes(store.blobBytes()))).append("; squashes since start: ")
+        .append(stats.squashes.sum()).append(", failed: ").append(stats.squashFailures.sum())
+        .append(", running: ").append(stats.squashesInFlight.sum()).append(".</p>\n");
+    chart(h, images);
+    h.append("<table id=\"images\"><thead><tr><th>Image</th><th>Layers</th><th>Size before</th>")
+        .append("<th>Size after</th><th>Saved</th></tr></thead><tbody>\n");
+    for (SquashRecord r : images.subList(0, Math.min(images.size(), MAX_ROWS))) {
+      h.append("<tr><td>").append(esc(r.upstream() + "/" + r.repository())).append("<br><span class=\"muted\">")
+          .append(esc(r.source().toString().substring(0, 19))).append("&hellip; &rarr; ")
+          .append(esc(r.manifest().toString().substring(0, 19))).append("&hellip;</span></td><td>")
+          .append(r.layersBefore()).append(" &rarr; ").append(r.layersAfter()).append("</td><td>")
+          .append(esc(SquashReport.bytes(r.bytesBefore()))).append("</td><td>")
+          .append(esc(SquashReport.bytes(r.bytesAfter()))).append("</td><td>")
+          .append(percent(r.bytesBefore(), r.bytesAfter())).append("</td></tr>\n");
+    }
+    h.append("<tr class=\"totals\"><td>Total</td><td></td><td>").append(esc(SquashReport.bytes(before)))
+        .append("</td><td>").append(esc(SquashReport.bytes(after))).append("</td><td>")
+        .append(percent(before, after)).append("</td></tr>\n</tbody></table>\n");
+    if (images.size() > MAX_ROWS) {
+      h.append("<p class=\"muted\">Showing the ").append(MAX_ROWS).append(" largest savings of ")
+          .append(images.size()).append(".</p>\n");
+    }
+    h.append("<p class=\"muted\"><a href=\"/metrics\">metrics</a> &middot; <a href=\"/healthz\">healthz</a>")
+        .append(" &middot; <a href=\"/readyz\">readyz</a></p>\n</body></html>\n");
+    return h.toString();
+  }
+
+  /** Horizontal bars of bytes saved, largest first. */
+  private static void chart(StringBuilder h, List<SquashRecord> images) {
+    List<SquashRecord> top = images.subList(0, Math.min(images.size(), CHART_BARS));
+    if (top.isEmpty()) {
+      h.append("<p id=\"empty\">Nothing squashed yet: pull an image through the proxy.</p>\n");
+      return;
+    }
+    long max = Math.max(1, top.stream().mapToLong(StatusPage::saved).max().orElse(1));
+    int rowHeight = 22;
+    int labelWidth = 260;
+    int barWidth = 420;
+    h.append("<svg id=\"chart\" role=\"img\" aria-label=\"bytes saved per image\" width=\"")
+        .append(labelWidth + barWidth + 110).append("\" height=\"").append(rowHeight * top.size() + 8)
+        .append("\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"12\">\n")
+        .append("<title>Bytes saved per image</title>\n");
+    for (int i = 0; i < top.size(); i++) {
+      SquashRecord r = top.get(i);
+      long saved = Math.max(0, saved(r));
+      int w = (int) Math.round((double) barWidth * saved / max);
+      int y = i * rowHeight + 4;
+      h.append("<text x=\"").append(labelWidth - 6).append("\" y=\"").append(y + 14)
+          .append("\" text-anchor=\"end\">").append(esc(shorten(r.repository(), 36))).append("</text>")
+          .append("<rect x=\"").append(labelWidth).append("\" y=\"").append(y).append("\" width=\"")
+          .append(Math.max(1, w)).append("\" height=\"").append(rowHeight - 6)
+          .append("\" fill=\"#3b82f6\"/>")
+          .append("<text x=\"").append(labelWidth + Math.max(1, w) + 6).append("\" y=\"").append(y + 14)
+          .append("\">").append(esc(SquashReport.bytes(saved))).append("</text>\n");
+    }
+    h.append("</svg>\n");
+  }
+
+  private static long saved(SquashRecord r) {
+    return r.bytesBefore() - r.bytesAfter();
+  }
+
+  private static String percent(long before, long after) {
+    return before == 0 ? "0%" : String.format(Locale.ROOT, "%.1f%%", 100.0 * (before - after) / before);
+  }
+
+  private static String shorten(String s, int max) {
+    return s.length() <= max ? s : "\u2026" + s.substring(s.length() - max + 1);
+  }
+
+  static String esc(String s) {
+    StringBuilder out = new StringBuilder(s.length());
+    for (char c : s.toCharArray()) {
+      switch (c) {
+        case '<' -> out.append("&lt;");
+        case '>' -> out.append("&gt;");
+        case '&' -> out.append("&amp;");
+        case '"' -> out.append("&quot;");
+        case '\'' -> out.append("&#39;");
+        default -> out.append(c);
+      }
+    }
+    return out.toString();
+  }
+}
