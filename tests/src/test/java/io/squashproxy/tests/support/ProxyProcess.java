@@ -12,8 +12,10 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import javax.net.ssl.SSLContext;
 
 /**
  * The proxy as users run it: {@code java -jar squash-proxy.jar serve --upstream URL --listen 127.0.0.1:PORT
@@ -37,12 +39,22 @@ public final class ProxyProcess implements AutoCloseable {
   private final Path log;
   private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
       .connectTimeout(Duration.ofSeconds(5)).build();
+  /** Set by {@link #startTls}: the listener speaks HTTPS; {@link #url()} and {@link #get} use this client. */
+  private HttpClient tlsHttp;
 
-  private ProxyProcess(Scratch scratch, Process process, int port, Path log) {
+  private ProxyProcess(Scratch scratch, Process process, int port, Path log, int adminPort) {
     this.scratch = scratch;
     this.process = process;
     this.port = port;
     this.log = log;
+    this.adminPort = adminPort;
+  }
+
+  private final int adminPort;
+
+  /** {@code http://127.0.0.1:ADMIN} (status page, /metrics, /healthz, /readyz). */
+  public String adminUrl() {
+    return "http://127.0.0.1:" + adminPort;
   }
 
   /** {@code serve --upstream UPSTREAM_URL} with built-in defaults (squash everything, gzip). */
@@ -55,6 +67,19 @@ public final class ProxyProcess implements AutoCloseable {
    * {@code --config}; the flags still set the upstream, listener and cache dir.
    */
   public static ProxyProcess start(String upstreamUrl, String configYaml) {
+    return start(upstreamUrl, configYaml, null);
+  }
+
+  /**
+   * As {@link #start(String, String)} for a config with {@code tls: {cert, key}}: ready once
+   * {@code GET https://127.0.0.1:PORT/v2/} answers 200 to a client trusting {@code trust}; {@link #url()},
+   * {@link #get} and {@link #manifest} then speak HTTPS with that trust.
+   */
+  public static ProxyProcess startTls(String upstreamUrl, String configYaml, SSLContext trust) {
+    return start(upstreamUrl, Objects.requireNonNull(configYaml), Objects.requireNonNull(trust));
+  }
+
+  private static ProxyProcess start(String upstreamUrl, String configYaml, SSLContext tls) {
     Path jar = Env.squashJar();
     Scratch scratch = Scratch.create("proxy");
     try {
@@ -80,8 +105,10 @@ public final class ProxyProcess implements AutoCloseable {
             "--cache-dir", scratch.resolve("cache-" + attempt).toString()));
         Process p = Proc.of(cmd).env("SQUASH_LOG_LEVEL", "INFO").startBackground(log);
         try {
-          waitReady(p, port, log);
-          return new ProxyProcess(scratch, p, port, log);
+          waitReady(p, port, log, tls);
+          ProxyProcess started = new ProxyProcess(scratch, p, port, log, admin);
+          started.tlsHttp = tls == null ? null : client(tls, Duration.ofSeconds(5));
+          return started;
         } catch (AssertionError e) {
           Proc.stop(p, Duration.ofSeconds(5));
           last = e;
@@ -97,10 +124,16 @@ public final class ProxyProcess implements AutoCloseable {
     }
   }
 
-  private static void waitReady(Process p, int port, Path log) {
-    HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-        .connectTimeout(Duration.ofSeconds(2)).build();
-    HttpRequest req = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v2/"))
+  private static HttpClient client(SSLContext tls, Duration connectTimeout) {
+    HttpClient.Builder b = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+        .connectTimeout(connectTimeout);
+    return (tls == null ? b : b.sslContext(tls)).build();
+  }
+
+  private static void waitReady(Process p, int port, Path log, SSLContext tls) {
+    HttpClient http = client(tls, Duration.ofSeconds(2));
+    String scheme = tls == null ? "http" : "https";
+    HttpRequest req = HttpRequest.newBuilder(URI.create(scheme + "://127.0.0.1:" + port + "/v2/"))
         .timeout(Duration.ofSeconds(2)).GET().build();
     long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
     while (System.nanoTime() < deadline) {
@@ -127,9 +160,9 @@ public final class ProxyProcess implements AutoCloseable {
     return "127.0.0.1:" + port;
   }
 
-  /** {@code http://127.0.0.1:PORT}. */
+  /** {@code http://127.0.0.1:PORT}, or {@code https://127.0.0.1:PORT} when started with {@link #startTls}. */
   public String url() {
-    return "http://" + host();
+    return (tlsHttp == null ? "http://" : "https://") + host();
   }
 
   /** A skopeo reference, {@code docker://127.0.0.1:PORT/REPO[:TAG|@DIGEST]}. */
@@ -188,7 +221,7 @@ public final class ProxyProcess implements AutoCloseable {
       b.header("Accept", accept);
     }
     try {
-      return http.send(b.build(), HttpResponse.BodyHandlers.ofByteArray());
+      return (tlsHttp == null ? http : tlsHttp).send(b.build(), HttpResponse.BodyHandlers.ofByteArray());
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     } catch (InterruptedException e) {
