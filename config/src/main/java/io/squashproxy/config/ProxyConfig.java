@@ -51,8 +51,12 @@ public record ProxyConfig(
   public record Limits(Integer concurrentSquashes, ByteSize maxImageSize, Duration connectTimeout,
       Duration requestTimeout, Duration idleTimeout) {}
 
-  /** @param level of the root logger: trace, debug, info, warn or error */
-  public record Logging(String level) {}
+  /**
+   * @param level of the root logger: trace, debug, info, warn or error
+   * @param json one JSON object per log line (for log shippers)
+   * @param accessLog one line per client request
+   */
+  public record Logging(String level, Boolean json, Boolean accessLog) {}
 
   public static ProxyConfig defaults() {
     return new ProxyConfig(null, null, null, null, null, null, null, null).withDefaults();
@@ -68,7 +72,7 @@ public record ProxyConfig(
         ? new Squash(List.of(new Rule("**", "all", null, null, "gzip:6", List.of())))
         : squash;
     Limits l = limits == null ? new Limits(null, null, null, null, null) : limits;
-    Logging g = logging == null ? new Logging(null) : logging;
+    Logging g = logging == null ? new Logging(null, null, null) : logging;
     return new ProxyConfig(
         listen == null ? DEFAULT_LISTEN : listen,
         tls,
@@ -86,7 +90,8 @@ public record ProxyConfig(
             l.connectTimeout() == null ? Duration.ofSeconds(10) : l.connectTimeout(),
             l.requestTimeout() == null ? Duration.ofMinutes(5) : l.requestTimeout(),
             l.idleTimeout() == null ? Duration.ofMinutes(2) : l.idleTimeout()),
-        new Logging(g.level() == null ? "info" : g.level()));
+        new Logging(g.level() == null ? "info" : g.level(), Boolean.TRUE.equals(g.json()),
+            Boolean.TRUE.equals(g.accessLog())));
   }
 
   private static Upstream upstreamDefaults(Upstream u) {

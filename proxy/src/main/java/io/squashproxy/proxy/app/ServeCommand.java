@@ -46,7 +46,7 @@ public final class ServeCommand implements Callable<Integer> {
       System.err.println("squash-proxy: " + e.getMessage());
       return 1;
     }
-    applyLogLevel(cfg.logging().level());
+    LogSetup.apply(cfg.logging());
     CountDownLatch stopped = new CountDownLatch(1);
     try (SquashProxy proxy = SquashProxy.start(cfg)) {
       LOG.info("squash-proxy listening on {} (upstreams: {}), cache {}, admin on {}", proxy.address(),
@@ -57,14 +57,6 @@ public final class ServeCommand implements Callable<Integer> {
       LOG.info("squash-proxy stopping");
     }
     return 0;
-  }
-
-  /** {@code logging.level} sets the root logger, unless SQUASH_LOG_LEVEL already chose one. */
-  private static void applyLogLevel(String level) {
-    if (System.getenv("SQUASH_LOG_LEVEL") == null
-        && LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME) instanceof ch.qos.logback.classic.Logger root) {
-      root.setLevel(ch.qos.logback.classic.Level.toLevel(level, ch.qos.logback.classic.Level.INFO));
-    }
   }
 
   private ProxyConfig overridden(ProxyConfig c) throws ConfigException {

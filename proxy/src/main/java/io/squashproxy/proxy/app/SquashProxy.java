@@ -100,7 +100,7 @@ public final class SquashProxy implements AutoCloseable {
       page.set(new StatusPage(records, stats, store));
       SslContext ssl = sslContext(config);
       int idle = (int) Math.max(1, config.limits().idleTimeout().toSeconds());
-      RequestMetrics requestMetrics = new RequestMetrics(meters);
+      RequestMetrics requestMetrics = new RequestMetrics(meters, config.logging().accessLog());
       ProxyInitializer init = new ProxyInitializer(ssl, idle,
           () -> new RegistryHandler(service, upstreams, io, ssl == null, requestMetrics));
       ProxyServer server = ProxyServer.start(HostPort.parse(config.listen()), init,

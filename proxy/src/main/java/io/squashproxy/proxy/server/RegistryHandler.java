@@ -54,6 +54,7 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
   private long started;
   private String routeTag = "other";
   private String methodTag = "GET";
+  private String uri = "";
 
   public RegistryHandler(ImageService service, Upstreams upstreams, Executor io, boolean zeroCopy,
       RequestMetrics metrics) {
@@ -71,6 +72,7 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
     started = System.nanoTime();
     routeTag = "other";
     methodTag = req.method().name();
+    uri = req.uri();
     if (!req.decoderResult().isSuccess()) {
       Throwable cause = req.decoderResult().cause();
       boolean tooLong = cause instanceof io.netty.handler.codec.TooLongFrameException;
@@ -212,7 +214,7 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
     }
     if (head) {
       return (ctx, keepAlive) -> {
-        record(resp.status());
+        record(ctx, resp.status(), 0);
         HttpUtil.setKeepAlive(resp, keepAlive);
         ctx.write(resp);
         finish(ctx, ctx.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT), keepAlive);
@@ -227,7 +229,7 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
           "blob " + b.digest() + " left the cache; retry", null, e);
     }
     return (ctx, keepAlive) -> {
-      record(resp.status());
+      record(ctx, resp.status(), length);
       HttpUtil.setKeepAlive(resp, keepAlive);
       ctx.write(resp);
       ChannelFuture last;
@@ -270,12 +272,14 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
     });
   }
 
-  private void record(HttpResponseStatus status) {
-    metrics.record(routeTag, methodTag, status.code(), System.nanoTime() - started);
+  private void record(ChannelHandlerContext ctx, HttpResponseStatus status, long bytes) {
+    long nanos = System.nanoTime() - started;
+    metrics.record(routeTag, methodTag, status.code(), nanos);
+    metrics.log(ctx.channel().remoteAddress(), methodTag, uri, status.code(), bytes, nanos);
   }
 
   private void send(ChannelHandlerContext ctx, FullHttpResponse resp, boolean keepAlive) {
-    record(resp.status());
+    record(ctx, resp.status(), resp.content().readableBytes());
     HttpUtil.setKeepAlive(resp, keepAlive);
     finish(ctx, ctx.writeAndFlush(resp), keepAlive);
   }

@@ -2,14 +2,28 @@ package io.squashproxy.proxy.server;
 
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import java.net.SocketAddress;
 import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
-/** {@code squash_proxy_requests}: client requests by route, method and status, with their latency. */
+/**
+ * Per request: {@code squash_proxy_requests} (route, method, status, latency) and, when enabled, one access
+ * log line on the logger {@code io.squashproxy.proxy.access}.
+ */
 public final class RequestMetrics {
+  private static final Logger ACCESS = LoggerFactory.getLogger("io.squashproxy.proxy.access");
+
   private final MeterRegistry registry;
+  private final boolean accessLog;
 
   public RequestMetrics(MeterRegistry registry) {
+    this(registry, false);
+  }
+
+  public RequestMetrics(MeterRegistry registry, boolean accessLog) {
     this.registry = registry;
+    this.accessLog = accessLog;
   }
 
   public void record(String route, String method, int status, long nanos) {
@@ -18,5 +32,13 @@ public final class RequestMetrics {
         .tag("route", route).tag("method", method).tag("status", Integer.toString(status))
         .register(registry)
         .record(nanos, TimeUnit.NANOSECONDS);
+  }
+
+  /** The access log line, when enabled: remote, method, URI, status, bytes, milliseconds. */
+  public void log(SocketAddress remote, String method, String uri, int status, long bytes, long nanos) {
+    if (accessLog && ACCESS.isInfoEnabled()) {
+      ACCESS.info("{} \"{} {}\" {} {} {}ms", remote, method, uri, status, bytes,
+          TimeUnit.NANOSECONDS.toMillis(nanos));
+    }
   }
 }

@@ -369,8 +369,8 @@ public final class ImageService {
     }
     stats.squashesInFlight.increment();
     try {
-      SquashResult result = new Squasher().squash(source.bytes(), this::openStoredBlob, options,
-          store.tmpDir());
+      SquashResult result = new Squasher(new SquashProgressLog(route.canonicalName() + "@" + source.digest()))
+          .squash(source.bytes(), this::openStoredBlob, options, store.tmpDir());
       if (!result.squashed()) {
         return source;
       }
