@@ -42,86 +42,21 @@ public final class AccessLogRegistry implements AutoCloseable {
   /** One request the registry served. */
   public record Request(String method, String uri, int status, String userAgent) {}
 
-  private final Scratch scratch;
-  private final Process process;
-  private final int port;
-  private final Path log;
+  private final DistributionRegistry registry;
   private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
       .connectTimeout(Duration.ofSeconds(5)).build();
 
-  private AccessLogRegistry(Scratch scratch, Process process, int port, Path log) {
-    this.scratch = scratch;
-    this.process = process;
-    this.port = port;
-    this.log = log;
+  private AccessLogRegistry(DistributionRegistry registry) {
+    this.registry = registry;
   }
 
   public static AccessLogRegistry start() {
-    Env.requireTools("docker-registry");
-    Scratch scratch = Scratch.create("areg");
-    try {
-      AssertionError last = null;
-      for (int attempt = 0; attempt < 3; attempt++) {
-        int port = DistributionRegistry.freePort();
-        Path storage = scratch.dir("storage");
-        Path config = scratch.resolve("config-" + attempt + ".yml");
-        Path log = scratch.resolve("registry-" + attempt + ".log");
-        // Level warn keeps the application log quiet; the access log (combined format) is separate from it.
-        Files.writeString(config, String.join("\n",
-            "version: 0.1",
-            "log: { level: warn, accesslog: { disabled: false } }",
-            "storage:",
-            "  filesystem: { rootdirectory: " + storage + " }",
-            "  delete: { enabled: true }",
-            "http: { addr: 127.0.0.1:" + port + " }",
-            ""));
-        Process p = Proc.of("docker-registry", "serve", config.toString()).startBackground(log);
-        try {
-          waitReady(p, port, log);
-          return new AccessLogRegistry(scratch, p, port, log);
-        } catch (AssertionError e) {
-          Proc.stop(p, Duration.ofSeconds(5));
-          last = e;
-        }
-      }
-      throw last;
-    } catch (IOException e) {
-      scratch.close();
-      throw new UncheckedIOException(e);
-    } catch (RuntimeException | Error e) {
-      scratch.close();
-      throw e;
-    }
-  }
-
-  private static void waitReady(Process p, int port, Path log) {
-    HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-        .connectTimeout(Duration.ofSeconds(2)).build();
-    HttpRequest req = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v2/"))
-        .timeout(Duration.ofSeconds(2)).GET().build();
-    long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-    while (System.nanoTime() < deadline) {
-      if (!p.isAlive()) {
-        throw new AssertionError("docker-registry exited with " + p.exitValue() + ":\n" + Proc.readQuietly(log));
-      }
-      try {
-        if (http.send(req, HttpResponse.BodyHandlers.discarding()).statusCode() == 200) {
-          return;
-        }
-      } catch (IOException e) {
-        // not up yet
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new AssertionError(e);
-      }
-      DistributionRegistry.sleep(100);
-    }
-    throw new AssertionError("docker-registry did not answer /v2/ within 20 s:\n" + Proc.readQuietly(log));
+    return new AccessLogRegistry(DistributionRegistry.start(true));
   }
 
   /** {@code 127.0.0.1:PORT}. */
   public String host() {
-    return "127.0.0.1:" + port;
+    return registry.host();
   }
 
   /** {@code http://127.0.0.1:PORT}. */
@@ -135,7 +70,7 @@ public final class AccessLogRegistry implements AutoCloseable {
   }
 
   public String log() {
-    return Proc.readQuietly(log);
+    return registry.log();
   }
 
   /** Every request in the access log so far, in order. */
@@ -169,7 +104,7 @@ public final class AccessLogRegistry implements AutoCloseable {
 
   private long fileSize() {
     try {
-      return Files.size(log);
+      return Files.size(registry.logFile());
     } catch (IOException e) {
       return -1;
     }
@@ -246,10 +181,6 @@ public final class AccessLogRegistry implements AutoCloseable {
 
   @Override
   public void close() {
-    try {
-      Proc.stop(process, Duration.ofSeconds(5));
-    } finally {
-      scratch.close();
-    }
+    registry.close();
   }
 }

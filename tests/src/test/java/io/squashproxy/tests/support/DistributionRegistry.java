@@ -31,6 +31,11 @@ public final class DistributionRegistry implements AutoCloseable {
   }
 
   public static DistributionRegistry start() {
+    return start(false);
+  }
+
+  /** @param accessLog with the registry's access log (one line per request) in {@link #logFile()} */
+  public static DistributionRegistry start(boolean accessLog) {
     Env.requireTools("docker-registry");
     Scratch scratch = Scratch.create("reg");
     try {
@@ -42,7 +47,8 @@ public final class DistributionRegistry implements AutoCloseable {
         Path log = scratch.resolve("registry-" + attempt + ".log");
         Files.writeString(config, String.join("\n",
             "version: 0.1",
-            "log: { level: warn, accesslog: { disabled: true } }",
+            // Level warn keeps the application log quiet; the access log (combined format) is apart from it.
+            "log: { level: warn, accesslog: { disabled: " + !accessLog + " } }",
             "storage:",
             "  filesystem: { rootdirectory: " + storage + " }",
             "  delete: { enabled: true }",
@@ -68,7 +74,8 @@ public final class DistributionRegistry implements AutoCloseable {
   }
 
   private static void waitReady(Process p, int port, Path log) {
-    HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+        .connectTimeout(Duration.ofSeconds(2)).build();
     HttpRequest req = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v2/"))
         .timeout(Duration.ofSeconds(2)).GET().build();
     long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
@@ -121,6 +128,10 @@ public final class DistributionRegistry implements AutoCloseable {
 
   public String log() {
     return Proc.readQuietly(log);
+  }
+
+  public Path logFile() {
+    return log;
   }
 
   @Override
