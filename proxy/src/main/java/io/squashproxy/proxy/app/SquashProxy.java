@@ -160,7 +160,21 @@ public final class SquashProxy implements AutoCloseable {
     if (config.tls() == null || config.tls().cert() == null) {
       return null;
     }
-    return SslContextBuilder.forServer(config.tls().cert().toFile(), config.tls().key().toFile()).build();
+    java.io.File cert = config.tls().cert().toFile();
+    java.io.File key = config.tls().key().toFile();
+    for (java.io.File f : new java.io.File[] {cert, key}) {
+      if (!f.canRead()) {
+        throw new IOException("tls: cannot read " + f);
+      }
+    }
+    try {
+      return SslContextBuilder.forServer(cert, key).build();
+    } catch (IllegalArgumentException | javax.net.ssl.SSLException e) {
+      // Without BouncyCastle, Netty reads PKCS#8 keys only; traditional "BEGIN RSA/EC PRIVATE KEY" files fail.
+      throw new IOException("tls: cannot use " + cert + " with " + key + " (" + e.getMessage() + "). The key must "
+          + "be an unencrypted PKCS#8 PEM ('BEGIN PRIVATE KEY'); convert one with "
+          + "'openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.pk8' and the certificate must be a PEM chain", e);
+    }
   }
 
   private static ExecutorService pool(String name, int threads) {
