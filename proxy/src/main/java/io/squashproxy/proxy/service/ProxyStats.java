@@ -37,9 +37,9 @@ public final class ProxyStats {
     counter("squash_proxy_squashes", "images squashed", squashes);
     counter("squash_proxy_squash_failures", "squashes that failed (the image was passed through or the pull failed)",
         squashFailures);
-    counter("squash_proxy_squash_bytes_in", "compressed layer bytes of the images squashed", squashBytesIn);
-    counter("squash_proxy_squash_bytes_out", "compressed layer bytes of the squashed images", squashBytesOut);
-    FunctionCounter.builder("squash_proxy_squash_bytes_saved", this,
+    bytes("squash_proxy_squash_input", "compressed layer bytes of the images squashed", squashBytesIn);
+    bytes("squash_proxy_squash_output", "compressed layer bytes of the squashed images", squashBytesOut);
+    FunctionCounter.builder("squash_proxy_squash_saved", this,
             s -> s.squashBytesIn.doubleValue() - s.squashBytesOut.doubleValue())
         .description("compressed bytes the squashes removed").baseUnit("bytes").register(registry);
     Gauge.builder("squash_proxy_squashes_in_flight", squashesInFlight, LongAdder::doubleValue)
@@ -70,6 +70,11 @@ public final class ProxyStats {
 
   private void counter(String name, String description, LongAdder adder) {
     FunctionCounter.builder(name, adder, LongAdder::doubleValue).description(description).register(registry);
+  }
+
+  private void bytes(String name, String description, LongAdder adder) {
+    FunctionCounter.builder(name, adder, LongAdder::doubleValue).description(description).baseUnit("bytes")
+        .register(registry);
   }
 
   private void upstream(String type, String method, LongAdder adder) {
