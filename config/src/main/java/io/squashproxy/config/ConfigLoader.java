@@ -72,7 +72,11 @@ public final class ConfigLoader {
     ProxyConfig config = (raw == null ? ProxyConfig.defaults() : raw.withDefaults());
     var problems = config.problems();
     if (!problems.isEmpty()) {
-      throw new ConfigException(source + ": " + String.join("; ", problems));
+      YamlLines where = new YamlLines(substituted);
+      String first = problems.get(0);
+      int colon = first.indexOf(": ");
+      int line = colon < 0 ? -1 : where.lineOf(first.substring(0, colon));
+      throw new ConfigException(source + (line > 0 ? " line " + line : "") + ": " + String.join("; ", problems));
     }
     return config;
   }

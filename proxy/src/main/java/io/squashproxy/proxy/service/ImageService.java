@@ -176,7 +176,8 @@ public final class ImageService {
     }
     try {
       stats.upstreamManifestHeads.increment();
-      Optional<ManifestHead> head = route.upstream().headManifest(route.repository(), tag);
+      Optional<ManifestHead> head = timed("manifest", "head",
+          () -> route.upstream().headManifest(route.repository(), tag));
       if (head.isEmpty()) {
         throw new RegistryException(ErrorCode.MANIFEST_UNKNOWN,
             "manifest " + route.clientName() + ":" + tag + " is not known upstream");
@@ -234,7 +235,7 @@ public final class ImageService {
         return local.get(); // another request fetched it just now
       }
       stats.upstreamManifestGets.increment();
-      RawManifest raw = route.upstream().manifest(route.repository(), d.toString())
+      RawManifest raw = timed("manifest", "get", () -> route.upstream().manifest(route.repository(), d.toString()))
           .orElseThrow(() -> new RegistryException(ErrorCode.MANIFEST_UNKNOWN,
               "manifest " + route.clientName() + "@" + d + " is not known upstream"));
       String mediaType = MediaTypeSniffer.effective(raw.mediaType(), raw.bytes());
@@ -485,6 +486,22 @@ public final class ImageService {
         + rule.compression() + " platforms=" + rule.platforms();
   }
 
+  private interface UpstreamCall<T> {
+    T call() throws IOException;
+  }
+
+  private <T> T timed(String type, String method, UpstreamCall<T> call) throws IOException {
+    long started = System.nanoTime();
+    boolean ok = false;
+    try {
+      T result = call.call();
+      ok = true;
+      return result;
+    } finally {
+      stats.upstreamTook(type, method, ok, System.nanoTime() - started);
+    }
+  }
+
   /** The blob in the local store, downloading it once however many ask at the same time. */
   CompletableFuture<StoredBlob> ensureBlob(Route route, Digest digest) {
     Optional<StoredBlob> local = store.blob(digest);
@@ -501,14 +518,19 @@ public final class ImageService {
       return local.get();
     }
     stats.upstreamBlobGets.increment();
+    long started = System.nanoTime();
+    boolean ok = false;
     try (Upstream.BlobStream body = route.upstream().blob(route.repository(), digest)
         .orElseThrow(() -> new RegistryException(ErrorCode.BLOB_UNKNOWN,
             "blob " + digest + " is not known upstream in " + route.clientName()))) {
       StoredBlob stored = store.putBlob(digest, body.size(), body.body());
       stats.upstreamBlobBytes.add(stored.size());
+      ok = true;
       return stored;
     } catch (IOException e) {
       throw new CompletionException(e);
+    } finally {
+      stats.upstreamTook("blob", "get", ok, System.nanoTime() - started);
     }
   }
 }

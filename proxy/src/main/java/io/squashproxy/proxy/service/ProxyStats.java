@@ -64,6 +64,19 @@ public final class ProxyStats {
     return registry;
   }
 
+  /**
+   * {@code squash_proxy_upstream_request_duration}: time of one upstream request ({@code type} manifest or
+   * blob, {@code method} get or head, {@code outcome} ok or error); for blobs, until the body is stored.
+   */
+  public void upstreamTook(String type, String method, boolean ok, long nanos) {
+    Timer.builder("squash_proxy_upstream_request_duration")
+        .description("latency of requests to upstream registries (blobs: until stored)")
+        .tag("type", type).tag("method", method).tag("outcome", ok ? "ok" : "error")
+        .publishPercentileHistogram()
+        .register(registry)
+        .record(nanos, java.util.concurrent.TimeUnit.NANOSECONDS);
+  }
+
   public void squashTook(Duration d) {
     squashDuration.record(d);
   }

@@ -54,6 +54,10 @@ class SquashProxyTest {
       assertTrue(body.contains("status=\"404\"} 1"), body);
       assertTrue(body.contains("squash_proxy_upstream_requests_total{method=\"get\",type=\"blob\"} 3.0"), body);
       assertTrue(body.contains("squash_proxy_squash_duration_seconds_count 1"), body);
+      assertTrue(body.contains("squash_proxy_upstream_request_duration_seconds_count{method=\"get\","
+          + "outcome=\"ok\",type=\"blob\"} 3"), body);
+      assertTrue(body.contains("squash_proxy_upstream_request_duration_seconds_count{method=\"head\","
+          + "outcome=\"ok\",type=\"manifest\"} 2"), body);
       assertTrue(body.contains("jvm_memory_used_bytes"), body);
       assertTrue(body.contains("netty_allocator_memory_used_bytes"), body);
       assertTrue(body.contains("squash_proxy_cache_size_bytes{type=\"blob\"}"), body);
