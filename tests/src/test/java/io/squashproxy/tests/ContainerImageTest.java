@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.squashproxy.tests.support.Cleanup;
 import io.squashproxy.tests.support.AccessLogRegistry;
 import io.squashproxy.tests.support.Buildah;
 import io.squashproxy.tests.support.DebianStandIns;
@@ -143,23 +144,7 @@ class ContainerImageTest {
     all.add(sample);
     all.add(buildah);
     all.add(work);
-    Throwable first = null;
-    for (AutoCloseable c : all) {
-      try {
-        if (c != null) {
-          c.close();
-        }
-      } catch (Throwable t) {
-        if (first == null) {
-          first = t;
-        } else {
-          first.addSuppressed(t);
-        }
-      }
-    }
-    if (first != null) {
-      throw new AssertionError("cleanup failed", first);
-    }
+    Cleanup.closeAll(all);
   }
 
   @Test

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.squashproxy.tests.support.Cleanup;
 import io.squashproxy.tests.support.AccessLogRegistry;
 import io.squashproxy.tests.support.Containerd;
 import io.squashproxy.tests.support.Dockerd;
@@ -111,21 +112,7 @@ class ProxyPullTest {
     all.add(registry);
     all.add(image);
     all.add(work);
-    Throwable first = null;
-    for (AutoCloseable c : all) {
-      try {
-        if (c != null) {
-          c.close();
-        }
-      } catch (Throwable t) {
-        if (first == null) {
-          first = t;
-        }
-      }
-    }
-    if (first != null) {
-      throw new AssertionError("clean-up failed", first);
-    }
+    Cleanup.closeAll(all);
   }
 
   static synchronized Dockerd dockerd() {

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.squashproxy.tests.support.Cleanup;
 import io.squashproxy.tests.support.AccessLogRegistry;
 import io.squashproxy.tests.support.Dockerd;
 import io.squashproxy.tests.support.Env;
@@ -143,21 +144,7 @@ class ProxyTlsTest {
     all.add(registry);
     all.add(image);
     all.add(work);
-    Throwable first = null;
-    for (AutoCloseable c : all) {
-      try {
-        if (c != null) {
-          c.close();
-        }
-      } catch (Throwable t) {
-        if (first == null) {
-          first = t;
-        }
-      }
-    }
-    if (first != null) {
-      throw new AssertionError("clean-up failed", first);
-    }
+    Cleanup.closeAll(all);
   }
 
   static long ms(long startNanos) {
