@@ -6,8 +6,6 @@ import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -76,28 +74,10 @@ public final class DistributionRegistry implements AutoCloseable {
   private static void waitReady(Process p, int port, Path log) {
     HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
         .connectTimeout(Duration.ofSeconds(2)).build();
-    HttpRequest req = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v2/"))
-        .timeout(Duration.ofSeconds(2)).GET().build();
-    long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-    while (System.nanoTime() < deadline) {
-      if (!p.isAlive()) {
-        throw new AssertionError("docker-registry exited with " + p.exitValue() + ":\n" + Proc.readQuietly(log));
-      }
-      try {
-        HttpResponse<Void> r = http.send(req, HttpResponse.BodyHandlers.discarding());
-        if (r.statusCode() == 200) {
-          return;
-        }
-      } catch (IOException e) {
-        // not up yet
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new AssertionError(e);
-      }
-      sleep(100);
-    }
-    throw new AssertionError("docker-registry did not answer /v2/ within 20 s:\n" + Proc.readQuietly(log));
+    Proc.awaitHttp200(p, http, URI.create("http://127.0.0.1:" + port + "/v2/"), Duration.ofSeconds(20),
+        "docker-registry", log);
   }
+
 
   static int freePort() {
     try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {

@@ -258,4 +258,38 @@ public final class Proc {
       throw new UncheckedIOException(e);
     }
   }
+
+  /**
+   * Polls {@code uri} until it answers 200 while {@code p} lives; fails with {@code what} and the process's
+   * log when it exits or {@code max} passes.
+   */
+  public static void awaitHttp200(Process p, java.net.http.HttpClient http, java.net.URI uri,
+      Duration max, String what, Path log) {
+    java.net.http.HttpRequest req = java.net.http.HttpRequest.newBuilder(uri)
+        .timeout(Duration.ofSeconds(2)).GET().build();
+    long deadline = System.nanoTime() + max.toNanos();
+    while (System.nanoTime() < deadline) {
+      if (!p.isAlive()) {
+        throw new AssertionError(what + " exited with " + p.exitValue() + ":\n" + readQuietly(log));
+      }
+      try {
+        if (http.send(req, java.net.http.HttpResponse.BodyHandlers.discarding()).statusCode() == 200) {
+          return;
+        }
+      } catch (IOException e) {
+        // not up yet
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new AssertionError(e);
+      }
+      try {
+        Thread.sleep(100);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new AssertionError(e);
+      }
+    }
+    throw new AssertionError(what + " did not answer " + uri.getPath() + " within " + max.toSeconds() + " s:\n"
+        + readQuietly(log));
+  }
 }

@@ -131,29 +131,11 @@ public final class ProxyProcess implements AutoCloseable {
   }
 
   private static void waitReady(Process p, int port, Path log, SSLContext tls) {
-    HttpClient http = client(tls, Duration.ofSeconds(2));
     String scheme = tls == null ? "http" : "https";
-    HttpRequest req = HttpRequest.newBuilder(URI.create(scheme + "://127.0.0.1:" + port + "/v2/"))
-        .timeout(Duration.ofSeconds(2)).GET().build();
-    long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-    while (System.nanoTime() < deadline) {
-      if (!p.isAlive()) {
-        throw new AssertionError("the proxy exited with " + p.exitValue() + ":\n" + Proc.readQuietly(log));
-      }
-      try {
-        if (http.send(req, HttpResponse.BodyHandlers.discarding()).statusCode() == 200) {
-          return;
-        }
-      } catch (IOException e) {
-        // not up yet
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new AssertionError(e);
-      }
-      DistributionRegistry.sleep(100);
-    }
-    throw new AssertionError("the proxy did not answer /v2/ within 60 s:\n" + Proc.readQuietly(log));
+    Proc.awaitHttp200(p, client(tls, Duration.ofSeconds(2)), URI.create(scheme + "://127.0.0.1:" + port + "/v2/"),
+        Duration.ofSeconds(60), "the proxy", log);
   }
+
 
   /** {@code 127.0.0.1:PORT}. */
   public String host() {
