@@ -186,10 +186,11 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
   }
 
   private CompletableFuture<Reply> blob(Route route, Digest digest, String rangeHeader, boolean head) {
-    return service.blob(route, digest).thenApplyAsync(b -> blobReply(b, rangeHeader, head), io);
+    // Called on the io pool, and the service completes on its own pools: no second hop is needed.
+    return service.blob(route, digest).thenApply(b -> blobReply(b, rangeHeader, head));
   }
 
-  /** Runs on the io pool: opening the file is blocking I/O. */
+  /** Runs off the event loop (io or squash pool): opening the file is blocking I/O. */
   private Reply blobReply(StoredBlob b, String rangeHeader, boolean head) {
     ByteRange range = ByteRange.parse(rangeHeader, b.size());
     if (range == ByteRange.UNSATISFIABLE) {
