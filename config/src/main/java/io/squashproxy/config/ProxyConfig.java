@@ -165,6 +165,9 @@ public record ProxyConfig(
       String k = "upstreams[" + i + "]";
       if (u.url() == null || !(u.url().startsWith("http://") || u.url().startsWith("https://"))) {
         out.add(k + ".url: must start with http:// or https://");
+      } else if (hasUserInfo(u.url())) {
+        // A URL is printed in logs, metrics and the status page: credentials go in their own keys.
+        out.add(k + ".url: must not hold credentials (user:password@); use username and password");
       }
       if (names.contains(u.name())) {
         out.add(k + ".name: duplicate name " + u.name());
@@ -230,6 +233,12 @@ public record ProxyConfig(
     }
     authProblems(out);
     return out;
+  }
+
+  private static boolean hasUserInfo(String url) {
+    int start = url.indexOf("://") + 3;
+    int end = url.indexOf('/', start);
+    return url.substring(start, end < 0 ? url.length() : end).contains("@");
   }
 
   private void authProblems(List<String> out) {

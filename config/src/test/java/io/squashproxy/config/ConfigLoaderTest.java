@@ -65,6 +65,7 @@ class ConfigLoaderTest {
       "cache:\\n  directory: /d\\nlisten: nowhere                | x.yaml line 3: listen: expected HOST:PORT",
       "upstreams:\\n  - url: http://a\\n    password: ${PW}       | x.yaml line 3: environment variable PW is not set",
       "listen: [                                                   | x.yaml line 1",
+      "upstreams:\\n  - url: https://me:pw@r.io                 | x.yaml line 2: upstreams[0].url: must not hold credentials",
       "auth:\\n  realm: r                                          | x.yaml line 1: auth.htpasswd: required",
       "auth:\\n  htpasswd: /h\\n  mode: ldap                      | x.yaml line 3: auth.mode: must be basic or token",
       "auth:\\n  htpasswd: /h\\n  token:\\n    key: short          | x.yaml line 4: auth.token.key: must be at least 32",

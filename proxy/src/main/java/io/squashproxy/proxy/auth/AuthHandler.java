@@ -22,6 +22,7 @@ import io.squashproxy.proxy.registry.Names;
 import io.squashproxy.proxy.server.Responses;
 import io.squashproxy.proxy.server.V2Request;
 import io.squashproxy.proxy.service.Route;
+import io.squashproxy.proxy.upstream.UpstreamException;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.format.DateTimeFormatter;
@@ -143,10 +144,7 @@ final class AuthHandler extends ChannelDuplexHandler {
     ctx.channel().config().setAutoRead(false);
     access.links().confirm(route, digest, manifest).whenCompleteAsync((held, err) -> {
       if (err != null) {
-        LOG.warn("cannot confirm {} in {}: {}", digest, route.canonicalName(), rootMessage(err));
-        reply(ctx, req, Responses.error(HttpResponseStatus.SERVICE_UNAVAILABLE, ErrorCode.UNKNOWN,
-            "cannot confirm with the upstream registry that " + r.name() + " holds " + digest + "; retry later",
-            null, isHead(req)));
+        reply(ctx, req, confirmFailed(route, r, digest, err, isHead(req)));
       } else if (!held) {
         ErrorCode code = manifest ? ErrorCode.MANIFEST_UNKNOWN : ErrorCode.BLOB_UNKNOWN;
         reply(ctx, req, Responses.error(code.status(), code, (manifest ? "manifest " : "blob ") + digest
@@ -155,6 +153,26 @@ final class AuthHandler extends ChannelDuplexHandler {
         pass(ctx, req, manifest ? route : null);
       }
     }, ctx.executor());
+  }
+
+  /** Upstream could not say whether the repository holds the digest: as the registry handler maps it. */
+  private static FullHttpResponse confirmFailed(Route route, V2Request r, Digest digest, Throwable err,
+      boolean head) {
+    Throwable e = err instanceof java.util.concurrent.CompletionException && err.getCause() != null
+        ? err.getCause() : err;
+    int status = e instanceof UpstreamException u ? u.status() : 0;
+    LOG.warn("cannot confirm {} in {}: {}", digest, route.canonicalName(), e.getMessage());
+    if (status == 401 || status == 403) {
+      return Responses.error(HttpResponseStatus.FORBIDDEN, ErrorCode.DENIED, "upstream denied access to "
+          + r.name(), null, head);
+    }
+    if (status == 429) {
+      return Responses.error(HttpResponseStatus.TOO_MANY_REQUESTS, ErrorCode.TOOMANYREQUESTS,
+          "upstream rate limit", null, head);
+    }
+    return Responses.error(HttpResponseStatus.SERVICE_UNAVAILABLE, ErrorCode.UNKNOWN,
+        "cannot confirm with the upstream registry that " + r.name() + " holds " + digest + "; retry later",
+        null, head);
   }
 
   private static Digest digestOf(V2Request r) {
@@ -335,14 +353,6 @@ final class AuthHandler extends ChannelDuplexHandler {
         }
       });
     }
-  }
-
-  private static String rootMessage(Throwable t) {
-    Throwable e = t;
-    while (e.getCause() != null && e instanceof java.util.concurrent.CompletionException) {
-      e = e.getCause();
-    }
-    return e.getMessage();
   }
 
 }
