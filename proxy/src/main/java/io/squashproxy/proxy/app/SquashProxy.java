@@ -106,6 +106,9 @@ public final class SquashProxy implements AutoCloseable {
       int idle = (int) Math.max(1, config.limits().idleTimeout().toSeconds());
       RequestMetrics requestMetrics = new RequestMetrics(meters, config.logging().accessLog());
       AccessControl access = accessControl(config, upstreams, records, io, ticker);
+      if (access != null) {
+        access.withMetrics(requestMetrics);
+      }
       ProxyInitializer init = new ProxyInitializer(ssl, idle,
           () -> new RegistryHandler(service, upstreams, io, ssl == null, requestMetrics),
           access == null ? null : () -> access.newHandler(ssl != null));

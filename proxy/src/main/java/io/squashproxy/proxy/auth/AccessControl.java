@@ -4,6 +4,7 @@ import com.github.benmanes.caffeine.cache.Ticker;
 import io.netty.channel.ChannelHandler;
 import io.squashproxy.config.ProxyConfig;
 import io.squashproxy.proxy.registry.RegistryException;
+import io.squashproxy.proxy.server.RequestMetrics;
 import io.squashproxy.proxy.service.Route;
 import io.squashproxy.proxy.service.Upstreams;
 import java.io.Closeable;
@@ -30,6 +31,7 @@ public final class AccessControl implements Closeable {
   private final ContentLinks links;
   private final Upstreams upstreams;
   private final ExecutorService bcryptPool;
+  private volatile RequestMetrics metrics;
 
   AccessControl(String realm, boolean tokenMode, String tokenRealm, BasicCredentials basic, TokenService tokens,
       AccessRules rules, ContentLinks links, Upstreams upstreams, ExecutorService bcryptPool) {
@@ -64,6 +66,16 @@ public final class AccessControl implements Closeable {
         new BasicCredentials(htpasswd, pool, ticker),
         new TokenService(auth.token().key(), auth.realm(), auth.token().expiry(), clock),
         AccessRules.from(auth.access()), new ContentLinks(origins, io, 1_000_000), upstreams, pool);
+  }
+
+  /** Requests answered here (401, 403, tokens) count in these metrics and the access log too. */
+  public AccessControl withMetrics(RequestMetrics metrics) {
+    this.metrics = metrics;
+    return this;
+  }
+
+  RequestMetrics metrics() {
+    return metrics;
   }
 
   /** A handler for one connection; {@code tls} tells the scheme of the token realm derived from Host. */

@@ -19,6 +19,7 @@ import io.netty.util.ReferenceCountUtil;
 import io.squashproxy.core.digest.Digest;
 import io.squashproxy.proxy.registry.ErrorCode;
 import io.squashproxy.proxy.registry.Names;
+import io.squashproxy.proxy.server.RequestMetrics;
 import io.squashproxy.proxy.server.Responses;
 import io.squashproxy.proxy.server.V2Request;
 import io.squashproxy.proxy.service.Route;
@@ -49,6 +50,9 @@ final class AuthHandler extends ChannelDuplexHandler {
   private final boolean tls;
   /** The manifest request passed on, whose response's digests get linked to its route. */
   private Route manifestRoute;
+  private long started;
+  private String routeTag = "other";
+  private String uri = "";
 
   /** Who the client is: {@code user} null for anonymous; {@code token} null unless it sent a bearer token. */
   private record Identity(String user, TokenService.Token token) {
@@ -67,7 +71,10 @@ final class AuthHandler extends ChannelDuplexHandler {
       return;
     }
     manifestRoute = null;
+    started = System.nanoTime();
+    uri = req.uri();
     QueryStringDecoder q = new QueryStringDecoder(req.uri());
+    routeTag = q.path().equals("/token") ? "token" : "other";
     if (access.tokenMode() && q.path().equals("/token")) {
       tokenEndpoint(ctx, req, q);
       return;
@@ -83,6 +90,9 @@ final class AuthHandler extends ChannelDuplexHandler {
       r = null; // an invalid name: the registry handler says so, to a client that may see the API
     }
     V2Request parsed = r;
+    if (r != null) {
+      routeTag = r.kind().name().toLowerCase(java.util.Locale.ROOT);
+    }
     String authorization = req.headers().get(HttpHeaderNames.AUTHORIZATION);
     if (authorization == null) {
       authorize(ctx, req, parsed, Identity.ANONYMOUS);
@@ -156,7 +166,7 @@ final class AuthHandler extends ChannelDuplexHandler {
   }
 
   /** Upstream could not say whether the repository holds the digest: as the registry handler maps it. */
-  private static FullHttpResponse confirmFailed(Route route, V2Request r, Digest digest, Throwable err,
+  private FullHttpResponse confirmFailed(Route route, V2Request r, Digest digest, Throwable err,
       boolean head) {
     Throwable e = err instanceof java.util.concurrent.CompletionException && err.getCause() != null
         ? err.getCause() : err;
@@ -337,8 +347,15 @@ final class AuthHandler extends ChannelDuplexHandler {
   }
 
   /** Answers the request here (it does not reach the registry handler) and resumes reading. */
-  private static void reply(ChannelHandlerContext ctx, FullHttpRequest req, FullHttpResponse resp) {
+  private void reply(ChannelHandlerContext ctx, FullHttpRequest req, FullHttpResponse resp) {
     boolean keepAlive = HttpUtil.isKeepAlive(req);
+    RequestMetrics metrics = access.metrics();
+    if (metrics != null) {
+      long nanos = System.nanoTime() - started;
+      metrics.record(routeTag, req.method().name(), resp.status().code(), nanos);
+      metrics.log(ctx.channel().remoteAddress(), req.method().name(), uri, resp.status().code(),
+          resp.content().readableBytes(), nanos);
+    }
     ReferenceCountUtil.release(req);
     HttpUtil.setKeepAlive(resp, keepAlive);
     var written = ctx.writeAndFlush(resp);

@@ -139,6 +139,12 @@ class AccessControlProxyTest {
     assertEquals(401, get("/v2/public/base/manifests/1", basic("alice", "nope")).statusCode());
     // Names that route elsewhere are judged by the routed name: no way around a rule by aliasing.
     assertEquals(403, get("/v2/team-a/app/manifests/1?ns=up", basic("bob", "bob-pw")).statusCode());
+
+    String metrics = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+        + proxy.adminAddress().getPort() + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+    assertTrue(metrics.contains("squash_proxy_requests_seconds_count{method=\"GET\",route=\"base\",status=\"401\"}"),
+        "refusals count in the request metrics");
+    assertTrue(metrics.contains("route=\"manifest\",status=\"403\"} 2"), metrics);
   }
 
   @Test
