@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import at.favre.lib.crypto.bcrypt.BCrypt;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.squashproxy.tests.support.Cleanup;
 import io.squashproxy.tests.support.Dockerd;
 import io.squashproxy.tests.support.Env;
@@ -48,6 +50,9 @@ class AccessControlTest {
   static Process registry;
   static int registryPort;
   static Dockerd dockerd;
+  /** The digest of the layer only team-a/app holds upstream. */
+  static String secretLayer;
+  static final ObjectMapper JSON = new ObjectMapper();
   static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
   @BeforeAll
@@ -68,12 +73,17 @@ class AccessControlTest {
     awaitStatus(registry, URI.create("http://127.0.0.1:" + registryPort + "/v2/"), 401, scratch.resolve("registry.log"));
     try (ImageBuilder img = ImageBuilder.create("app")) {
       img.layer("base", "mkdir -p etc && echo base > etc/os-release")
-          .layer("app", "echo 'team-a only' > app.txt")
+          .layer("tool", "echo 'a tool' > tool.txt")
           .layer("cleanup", "rm etc/os-release");
-      for (String repo : List.of("team-a/app", "public/tool")) {
-        Skopeo.copy(img.skopeoRef(), "docker://127.0.0.1:" + registryPort + "/" + repo + ":1", "--format", "v2s2",
-            "--dest-creds", UPSTREAM_USER + ":" + UPSTREAM_PASSWORD);
-      }
+      push(img, "public/tool");
+      // team-a's image: the same layers and one of its own, which public/tool must never hand out.
+      img.layer("secret", "echo 'team-a only' > secret.txt");
+      push(img, "team-a/app");
+      JsonNode index = JSON.readTree(img.layout().resolve("index.json").toFile());
+      String manifest = index.path("manifests").path(0).path("digest").asText();
+      JsonNode layers = JSON.readTree(img.layout().resolve("blobs/sha256/" + manifest.substring(7)).toFile())
+          .path("layers");
+      secretLayer = layers.path(layers.size() - 1).path("digest").asText();
     }
     dockerd = Dockerd.start();
   }
@@ -89,6 +99,11 @@ class AccessControlTest {
     });
     all.add(scratch);
     Cleanup.closeAll(all);
+  }
+
+  private static void push(ImageBuilder img, String repo) {
+    Skopeo.copy(img.skopeoRef(), "docker://127.0.0.1:" + registryPort + "/" + repo + ":1", "--format", "v2s2",
+        "--dest-creds", UPSTREAM_USER + ":" + UPSTREAM_PASSWORD);
   }
 
   private static String bcrypt(String password) {
@@ -123,6 +138,15 @@ class AccessControlTest {
           .stdout().strip(), "pulled through the proxy, squashed");
       dockerd.docker("rmi", app);
       dockerd.docker("logout", proxy.host());
+      if (mode.equals("token")) {
+        assertTrue(Proc.readQuietly(proxy.log).contains("\"GET /token?"), "docker followed the Bearer realm");
+      }
+
+      // team-a's layer is in the cache now (it was squashed); through public/tool it stays unknown.
+      String basicAlice = "Basic " + Base64.getEncoder().encodeToString("alice:alice-pw".getBytes(StandardCharsets.UTF_8));
+      assertEquals(200, status("http://" + proxy.host() + "/v2/team-a/app/blobs/" + secretLayer, basicAlice));
+      assertEquals(404, status("http://" + proxy.host() + "/v2/public/tool/blobs/" + secretLayer, null));
+      assertEquals(404, status("http://" + proxy.host() + "/v2/public/tool/blobs/" + secretLayer, basicAlice));
 
       assertEquals(0, login(proxy, "bob", "bob-pw").exitCode());
       Proc.Result denied = dockerd.cli("pull", app).run();
@@ -213,7 +237,7 @@ class AccessControlTest {
       List<String> where = new ArrayList<>();
       String metrics = get(adminUrl() + "/metrics");
       String page = get(adminUrl() + "/");
-      assertTrue(page.contains("team-a/app"), "the status page lists the pulled image: " + page);
+      assertTrue(page.contains("private/"), "the status page lists the pulled images: " + page);
       assertTrue(metrics.contains("squash_proxy_requests"), metrics);
       String logText = Proc.readQuietly(log);
       assertFalse(logText.isEmpty());
@@ -243,6 +267,14 @@ class AccessControlTest {
 
   private static String get(String url) throws Exception {
     return HTTP.send(HttpRequest.newBuilder(URI.create(url)).build(), HttpResponse.BodyHandlers.ofString()).body();
+  }
+
+  private static int status(String url, String authorization) throws Exception {
+    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url));
+    if (authorization != null) {
+      b.header("Authorization", authorization);
+    }
+    return HTTP.send(b.build(), HttpResponse.BodyHandlers.discarding()).statusCode();
   }
 
   private static int freePort() {
