@@ -142,6 +142,11 @@ class AccessControlTest {
         assertTrue(Proc.readQuietly(proxy.log).contains("\"GET /token?"), "docker followed the Bearer realm");
       }
 
+      // The login, the pull's requests (and the token fetches) and the check below share one bcrypt.
+      long bcrypts = Proc.readQuietly(proxy.log).lines().filter(l -> l.contains("verified the password of alice"))
+          .count();
+      assertEquals(1, bcrypts, "bcrypt checks for alice's login and pull");
+
       // team-a's layer is in the cache now (it was squashed); through public/tool it stays unknown.
       String basicAlice = "Basic " + Base64.getEncoder().encodeToString("alice:alice-pw".getBytes(StandardCharsets.UTF_8));
       assertEquals(200, status("http://" + proxy.host() + "/v2/team-a/app/blobs/" + secretLayer, basicAlice));

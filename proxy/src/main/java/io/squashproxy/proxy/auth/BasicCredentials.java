@@ -22,6 +22,7 @@ import java.util.concurrent.Executor;
  * changed or removed password stops working within that time; failures are remembered only briefly.
  */
 public final class BasicCredentials {
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(BasicCredentials.class);
   static final Duration TRUSTED = Duration.ofMinutes(1);
   static final Duration REFUSED = Duration.ofSeconds(5);
 
@@ -63,7 +64,18 @@ public final class BasicCredentials {
 
   private Optional<String> verify(String authorization) {
     String[] userPassword = decode(authorization);
-    return userPassword == null ? Optional.empty() : htpasswd.verify(userPassword[0], userPassword[1]);
+    if (userPassword == null) {
+      return Optional.empty();
+    }
+    long started = System.nanoTime();
+    Optional<String> user = htpasswd.verify(userPassword[0], userPassword[1]);
+    long ms = (System.nanoTime() - started) / 1_000_000;
+    if (user.isPresent()) {
+      LOG.debug("verified the password of {} ({} ms)", user.get(), ms);
+    } else {
+      LOG.info("refused the password given for user {}", userPassword[0]);
+    }
+    return user;
   }
 
   /** {@code [user, password]} from a {@code Basic} header value, or null. */

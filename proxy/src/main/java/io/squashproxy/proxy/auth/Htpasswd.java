@@ -39,10 +39,12 @@ public final class Htpasswd {
 
   /** The user, if {@code password} is theirs. */
   public Optional<String> verify(String user, String password) {
-    byte[] hash = current().hashes().get(user);
+    Map<String, byte[]> hashes = current().hashes();
+    byte[] hash = hashes.get(user);
     if (hash == null) {
-      // Spend the same time as for a known user, so response times do not tell which names exist.
-      VERIFIER.verify(password.getBytes(StandardCharsets.UTF_8), DUMMY);
+      // Spend the time a known user costs (same cost factor), so response times do not tell which names exist.
+      byte[] any = hashes.isEmpty() ? DUMMY : hashes.values().iterator().next();
+      VERIFIER.verify(password.getBytes(StandardCharsets.UTF_8), any);
       return Optional.empty();
     }
     try {
@@ -58,8 +60,9 @@ public final class Htpasswd {
     return current().hashes().containsKey(user);
   }
 
+  /** For an empty file; cost 5 is what htpasswd -B uses by default. */
   private static final byte[] DUMMY = BCrypt.with(BCrypt.Version.VERSION_2Y)
-      .hash(10, "not a password".getBytes(StandardCharsets.UTF_8));
+      .hash(5, "not a password".getBytes(StandardCharsets.UTF_8));
 
   private Snapshot current() {
     Snapshot s = snapshot;
