@@ -17,7 +17,8 @@ public record ProxyConfig(
     Cache cache,
     Squash squash,
     Limits limits,
-    Logging logging) {
+    Logging logging,
+    Auth auth) {
 
   public static final String DEFAULT_LISTEN = "0.0.0.0:5000";
   public static final String DEFAULT_ADMIN_LISTEN = "127.0.0.1:5001";
@@ -58,8 +59,33 @@ public record ProxyConfig(
    */
   public record Logging(String level, Boolean json, Boolean accessLog) {}
 
+  /**
+   * Client authentication and per-repository pull permissions; absent means an open proxy.
+   *
+   * @param htpasswd Apache htpasswd file with bcrypt entries ({@code htpasswd -B})
+   * @param realm the realm of the Basic challenge, and the token service name
+   * @param mode {@code basic} (docker sends the login with every request) or {@code token} (docker trades
+   *     it for a short-lived bearer token at {@code /token}, as with Distribution's token auth)
+   * @param access first rule whose glob matches the repository decides; no match: every user, no anonymous
+   */
+  public record Auth(Path htpasswd, String realm, String mode, AuthToken token, List<AccessRule> access) {}
+
+  /**
+   * @param realm the token endpoint URL sent in challenges; derived from the request's Host when absent
+   * @param key HMAC-SHA256 signing key (at least 32 characters); random per start when absent
+   * @param expiry how long an issued token is valid
+   */
+  public record AuthToken(String realm, String key, Duration expiry) {}
+
+  /**
+   * @param match repository glob as in squash rules, over the routed name ({@code library/nginx})
+   * @param users who may pull; absent means every user in the htpasswd file, {@code []} none
+   * @param anonymous whether clients without credentials may pull
+   */
+  public record AccessRule(String match, List<String> users, Boolean anonymous) {}
+
   public static ProxyConfig defaults() {
-    return new ProxyConfig(null, null, null, null, null, null, null, null).withDefaults();
+    return new ProxyConfig(null, null, null, null, null, null, null, null, null).withDefaults();
   }
 
   /** This config with every absent value filled with its default. */
@@ -91,7 +117,25 @@ public record ProxyConfig(
             l.requestTimeout() == null ? Duration.ofMinutes(5) : l.requestTimeout(),
             l.idleTimeout() == null ? Duration.ofMinutes(2) : l.idleTimeout()),
         new Logging(g.level() == null ? "info" : g.level(), Boolean.TRUE.equals(g.json()),
-            Boolean.TRUE.equals(g.accessLog())));
+            Boolean.TRUE.equals(g.accessLog())),
+        authDefaults(auth));
+  }
+
+  public static final String DEFAULT_REALM = "squash-proxy";
+
+  private static Auth authDefaults(Auth a) {
+    if (a == null) {
+      return null;
+    }
+    AuthToken t = a.token() == null ? new AuthToken(null, null, null) : a.token();
+    return new Auth(a.htpasswd(), a.realm() == null ? DEFAULT_REALM : a.realm(),
+        a.mode() == null ? "basic" : a.mode(),
+        new AuthToken(blankToNull(t.realm()), blankToNull(t.key()),
+            t.expiry() == null ? Duration.ofMinutes(5) : t.expiry()),
+        a.access() == null ? List.of() : a.access().stream()
+            .map(r -> new AccessRule(r.match(), r.users() == null ? null : List.copyOf(r.users()),
+                Boolean.TRUE.equals(r.anonymous())))
+            .toList());
   }
 
   private static Upstream upstreamDefaults(Upstream u) {
@@ -121,6 +165,9 @@ public record ProxyConfig(
       String k = "upstreams[" + i + "]";
       if (u.url() == null || !(u.url().startsWith("http://") || u.url().startsWith("https://"))) {
         out.add(k + ".url: must start with http:// or https://");
+      } else if (hasUserInfo(u.url())) {
+        // A URL is printed in logs, metrics and the status page: credentials go in their own keys.
+        out.add(k + ".url: must not hold credentials (user:password@); use username and password");
       }
       if (names.contains(u.name())) {
         out.add(k + ".name: duplicate name " + u.name());
@@ -184,7 +231,49 @@ public record ProxyConfig(
     if (!List.of("trace", "debug", "info", "warn", "error").contains(logging.level())) {
       out.add("logging.level: must be trace, debug, info, warn or error");
     }
+    authProblems(out);
     return out;
+  }
+
+  private static boolean hasUserInfo(String url) {
+    int start = url.indexOf("://") + 3;
+    int end = url.indexOf('/', start);
+    return url.substring(start, end < 0 ? url.length() : end).contains("@");
+  }
+
+  private void authProblems(List<String> out) {
+    if (auth == null) {
+      return;
+    }
+    if (auth.htpasswd() == null) {
+      out.add("auth.htpasswd: required (an htpasswd file with bcrypt entries, htpasswd -B)");
+    }
+    if (auth.realm().isBlank() || auth.realm().contains("\"")) {
+      out.add("auth.realm: must be non-empty and without quotes");
+    }
+    if (!List.of("basic", "token").contains(auth.mode())) {
+      out.add("auth.mode: must be basic or token, not " + auth.mode());
+    }
+    AuthToken t = auth.token();
+    if (t.realm() != null && !(t.realm().startsWith("http://") || t.realm().startsWith("https://"))) {
+      out.add("auth.token.realm: must be an http:// or https:// URL");
+    }
+    if (t.key() != null && t.key().length() < 32) {
+      out.add("auth.token.key: must be at least 32 characters");
+    }
+    if (t.expiry().compareTo(Duration.ofSeconds(10)) < 0 || t.expiry().compareTo(Duration.ofHours(24)) > 0) {
+      out.add("auth.token.expiry: must be between 10s and 24h");
+    }
+    for (int i = 0; i < auth.access().size(); i++) {
+      AccessRule r = auth.access().get(i);
+      String k = "auth.access[" + i + "]";
+      if (r.match() == null || r.match().isBlank()) {
+        out.add(k + ".match: required");
+      }
+      if (r.users() != null && r.users().stream().anyMatch(u -> u == null || u.isBlank() || u.contains(":"))) {
+        out.add(k + ".users: names must be non-empty and without ':'");
+      }
+    }
   }
 
   private static void checkHostPort(List<String> out, String key, String value) {

@@ -16,7 +16,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 class ConfigLoaderTest {
 
   @ParameterizedTest
-  @ValueSource(strings = {"squash-proxy.yaml", "private-registry.yaml", "multi-upstream.yaml"})
+  @ValueSource(strings = {"squash-proxy.yaml", "private-registry.yaml", "multi-upstream.yaml",
+      "access-control.yaml"})
   void everyShippedSampleLoads(String name) throws Exception {
     ProxyConfig c = ConfigLoader.load(Path.of(name), Map.of());
     assertTrue(c.problems().isEmpty());
@@ -64,11 +65,38 @@ class ConfigLoaderTest {
       "cache:\\n  directory: /d\\nlisten: nowhere                | x.yaml line 3: listen: expected HOST:PORT",
       "upstreams:\\n  - url: http://a\\n    password: ${PW}       | x.yaml line 3: environment variable PW is not set",
       "listen: [                                                   | x.yaml line 1",
+      "upstreams:\\n  - url: https://me:pw@r.io                 | x.yaml line 2: upstreams[0].url: must not hold credentials",
+      "auth:\\n  realm: r                                          | x.yaml line 1: auth.htpasswd: required",
+      "auth:\\n  htpasswd: /h\\n  mode: ldap                      | x.yaml line 3: auth.mode: must be basic or token",
+      "auth:\\n  htpasswd: /h\\n  token:\\n    key: short          | x.yaml line 4: auth.token.key: must be at least 32",
+      "auth:\\n  htpasswd: /h\\n  access:\\n    - users: [a]       | x.yaml line 4: auth.access[0].match: required",
+      "auth:\\n  htpasswd: /h\\n  access:\\n    - match: a\\n      user: [a] | x.yaml line 5: auth.access[0].user: unknown key 'user'",
   })
   void badConfigsAreRefusedNamingLineAndKey(String yaml, String expected) {
     ConfigException e = assertThrows(ConfigException.class,
         () -> ConfigLoader.parse(yaml.replace("\\n", "\n"), "x.yaml", Map.of()));
     assertTrue(e.getMessage().contains(expected.trim()), e.getMessage());
+  }
+
+  @Test
+  void theAccessControlSampleHasTokenAuthAndRules() throws Exception {
+    ProxyConfig c = ConfigLoader.load(Path.of("access-control.yaml"), Map.of());
+    assertEquals(Path.of("/etc/squash-proxy/htpasswd"), c.auth().htpasswd());
+    assertEquals("token", c.auth().mode());
+    assertNull(c.auth().token().key(), "an empty key means a random one per start");
+    assertEquals(Duration.ofMinutes(5), c.auth().token().expiry());
+    assertEquals(java.util.List.of("alice"), c.auth().access().get(0).users());
+    assertTrue(c.auth().access().get(1).anonymous());
+    assertNull(c.auth().access().get(2).users(), "no users key: every htpasswd user");
+  }
+
+  @Test
+  void withoutAnAuthSectionTheProxyIsOpenAndAMinimalOneIsBasicAuth() throws Exception {
+    assertNull(ProxyConfig.defaults().auth());
+    ProxyConfig c = ConfigLoader.parse("auth:\n  htpasswd: /etc/h\n", "x.yaml", Map.of());
+    assertEquals("basic", c.auth().mode());
+    assertEquals(ProxyConfig.DEFAULT_REALM, c.auth().realm());
+    assertTrue(c.auth().access().isEmpty());
   }
 
   @ParameterizedTest

@@ -10,6 +10,8 @@ import io.squashproxy.proxy.admin.AdminHandler;
 import io.squashproxy.proxy.admin.AdminInitializer;
 import io.squashproxy.proxy.admin.ProxyMeters;
 import io.squashproxy.proxy.admin.StatusPage;
+import io.squashproxy.proxy.auth.AccessControl;
+import io.squashproxy.proxy.auth.ContentLinks;
 import io.squashproxy.proxy.server.ProxyInitializer;
 import io.squashproxy.proxy.server.RequestMetrics;
 import io.squashproxy.proxy.server.ProxyServer;
@@ -47,6 +49,8 @@ public final class SquashProxy implements AutoCloseable {
   private final ContentStore store;
   private final ProxyServer server;
   private final ProxyServer admin;
+  /** Null for an open proxy (no {@code auth} config). */
+  private AccessControl access;
 
   private SquashProxy(ExecutorService io, ExecutorService squashPool, Upstreams upstreams, ImageService service,
       ContentStore store, ProxyServer server, ProxyServer admin) {
@@ -101,12 +105,27 @@ public final class SquashProxy implements AutoCloseable {
       SslContext ssl = sslContext(config);
       int idle = (int) Math.max(1, config.limits().idleTimeout().toSeconds());
       RequestMetrics requestMetrics = new RequestMetrics(meters, config.logging().accessLog());
+      AccessControl access = accessControl(config, upstreams, records, io, ticker);
+      if (access != null) {
+        access.withMetrics(requestMetrics);
+      }
       ProxyInitializer init = new ProxyInitializer(ssl, idle,
-          () -> new RegistryHandler(service, upstreams, io, ssl == null, requestMetrics));
-      ProxyServer server = ProxyServer.start(HostPort.parse(config.listen()), init,
-          Math.max(2, Runtime.getRuntime().availableProcessors()));
+          () -> new RegistryHandler(service, upstreams, io, ssl == null, requestMetrics),
+          access == null ? null : () -> access.newHandler(ssl != null));
+      ProxyServer server;
+      try {
+        server = ProxyServer.start(HostPort.parse(config.listen()), init,
+            Math.max(2, Runtime.getRuntime().availableProcessors()));
+      } catch (InterruptedException | RuntimeException e) {
+        if (access != null) {
+          access.close();
+        }
+        throw e;
+      }
       ready.set(true);
-      return new SquashProxy(io, squashPool, upstreams, service, store, server, admin);
+      SquashProxy proxy = new SquashProxy(io, squashPool, upstreams, service, store, server, admin);
+      proxy.access = access;
+      return proxy;
     } catch (IOException | InterruptedException | RuntimeException e) {
       if (admin != null) {
         admin.close();
@@ -133,9 +152,23 @@ public final class SquashProxy implements AutoCloseable {
     return store;
   }
 
+  /** The {@code auth} section as a running access control, or null without one. */
+  private static AccessControl accessControl(ProxyConfig config, Upstreams upstreams, SquashRecords records,
+      ExecutorService io, Ticker ticker) throws IOException {
+    if (config.auth() == null) {
+      return null;
+    }
+    ContentLinks.Origins origins = d -> records.byManifest(d).or(() -> records.byBlob(d))
+        .map(r -> new ContentLinks.Origin(r.upstream(), r.repository(), r.source()));
+    return AccessControl.create(config.auth(), upstreams, origins, io, ticker, java.time.Clock.systemUTC());
+  }
+
   @Override
   public void close() throws IOException {
     server.close();
+    if (access != null) {
+      access.close();
+    }
     admin.close();
     io.shutdownNow();
     squashPool.shutdownNow();

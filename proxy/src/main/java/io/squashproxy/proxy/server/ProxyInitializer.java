@@ -1,5 +1,6 @@
 package io.squashproxy.proxy.server;
 
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.socket.SocketChannel;
@@ -21,11 +22,19 @@ public final class ProxyInitializer extends ChannelInitializer<SocketChannel> {
   private final SslContext ssl;
   private final int idleSeconds;
   private final Supplier<RegistryHandler> handlers;
+  /** Access control (the {@code auth} config) in front of the registry handler; null for an open proxy. */
+  private final Supplier<ChannelHandler> auth;
 
   public ProxyInitializer(SslContext ssl, int idleSeconds, Supplier<RegistryHandler> handlers) {
+    this(ssl, idleSeconds, handlers, null);
+  }
+
+  public ProxyInitializer(SslContext ssl, int idleSeconds, Supplier<RegistryHandler> handlers,
+      Supplier<ChannelHandler> auth) {
     this.ssl = ssl;
     this.idleSeconds = idleSeconds;
     this.handlers = handlers;
+    this.auth = auth;
   }
 
   @Override
@@ -38,6 +47,9 @@ public final class ProxyInitializer extends ChannelInitializer<SocketChannel> {
     p.addLast("http", new HttpServerCodec(MAX_INITIAL_LINE, MAX_HEADER_SIZE, 8192));
     p.addLast("aggregate", new HttpObjectAggregator(MAX_CONTENT));
     p.addLast("chunked", new ChunkedWriteHandler());
+    if (auth != null) {
+      p.addLast("auth", auth.get());
+    }
     p.addLast("registry", handlers.get());
   }
 }

@@ -1,0 +1,236 @@
+package io.squashproxy.proxy.auth;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import at.favre.lib.crypto.bcrypt.BCrypt;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.github.benmanes.caffeine.cache.Ticker;
+import io.squashproxy.config.ConfigLoader;
+import io.squashproxy.config.ProxyConfig;
+import io.squashproxy.core.digest.Digest;
+import io.squashproxy.core.testing.LayerBuilder;
+import io.squashproxy.core.testing.TestImage;
+import io.squashproxy.proxy.app.SquashProxy;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Base64;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The assembled proxy with an {@code auth} section, on real sockets: challenges, logins, per-repository rules,
+ * the token flow, and cached digests served only through repositories that hold them.
+ */
+class AccessControlProxyTest {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final String ACCESS = String.join("\n",
+      "  access:",
+      "    - match: 'team-a/**'",
+      "      users: [alice]",
+      "    - match: 'public/**'",
+      "      anonymous: true");
+
+  @TempDir
+  Path dir;
+
+  private final HttpClient http = HttpClient.newHttpClient();
+  private RepositoryScopedRegistry up;
+  private TestImage base;
+  private TestImage app;
+  private SquashProxy proxy;
+  private String url;
+
+  @BeforeEach
+  void upstream() throws Exception {
+    up = new RepositoryScopedRegistry("up");
+    LayerBuilder shared = LayerBuilder.layer().file("etc/os-release", "base");
+    base = TestImage.docker().layer(shared).build();
+    app = TestImage.docker().layer(LayerBuilder.layer().file("etc/os-release", "base"))
+        .layer(LayerBuilder.layer().file("srv/secret.txt", "team-a only")).build();
+    up.push("public/base", "1", base);
+    up.push("team-a/app", "1", app);
+    Path htpasswd = dir.resolve("htpasswd");
+    // $2y$ as htpasswd -B writes, and $2a$/$2b$ as other tools do.
+    Files.writeString(htpasswd, String.join("\n",
+        "alice:" + new String(BCrypt.with(BCrypt.Version.VERSION_2Y).hash(4, "alice-pw".toCharArray())),
+        "bob:" + new String(BCrypt.with(BCrypt.Version.VERSION_2B).hash(4, "bob-pw".toCharArray())),
+        "carol:" + new String(BCrypt.with(BCrypt.Version.VERSION_2A).hash(4, "carol-pw".toCharArray())),
+        "mallory:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", ""));
+  }
+
+  private void start(String mode) throws Exception {
+    ProxyConfig config = ConfigLoader.parse(String.join("\n",
+        "listen: 127.0.0.1:0",
+        "admin: {listen: 127.0.0.1:0}",
+        "upstreams: [{name: up, url: 'http://127.0.0.1:1'}]",
+        "cache: {directory: '" + dir.resolve("cache") + "'}",
+        "auth:",
+        "  htpasswd: '" + dir.resolve("htpasswd") + "'",
+        "  mode: " + mode,
+        ACCESS), "test.yaml", Map.of());
+    proxy = SquashProxy.start(config, s -> up, Ticker.systemTicker());
+    url = "http://127.0.0.1:" + proxy.address().getPort();
+  }
+
+  @AfterEach
+  void stop() throws Exception {
+    if (proxy != null) {
+      proxy.close();
+    }
+  }
+
+  private static String basic(String user, String password) {
+    return "Basic " + Base64.getEncoder().encodeToString((user + ":" + password).getBytes(StandardCharsets.UTF_8));
+  }
+
+  private HttpResponse<String> get(String path, String authorization) throws Exception {
+    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url + path));
+    if (authorization != null) {
+      b.header("Authorization", authorization);
+    }
+    b.header("Accept", "application/vnd.docker.distribution.manifest.v2+json");
+    return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  private static String code(HttpResponse<String> r) throws Exception {
+    return JSON.readTree(r.body()).path("errors").path(0).path("code").asText();
+  }
+
+  @Test
+  void basicModeChallengesChecksPasswordsAndAppliesTheRules() throws Exception {
+    start("basic");
+    String alice = basic("alice", "alice-pw");
+    HttpResponse<String> ping = get("/v2/", null);
+    assertEquals(401, ping.statusCode());
+    assertEquals("Basic realm=\"squash-proxy\"", ping.headers().firstValue("WWW-Authenticate").orElse(""));
+    assertEquals("UNAUTHORIZED", code(ping));
+    assertEquals(200, get("/v2/", alice).statusCode());
+    assertEquals(200, get("/v2/", basic("bob", "bob-pw")).statusCode(), "$2b$ entries work");
+    assertEquals(200, get("/v2/", basic("carol", "carol-pw")).statusCode(), "$2a$ entries work");
+    assertEquals(401, get("/v2/", basic("alice", "wrong")).statusCode());
+    assertEquals(401, get("/v2/", basic("nobody", "alice-pw")).statusCode());
+    assertEquals(401, get("/v2/", basic("mallory", "password")).statusCode(), "non-bcrypt entries are refused");
+
+    assertEquals(200, get("/v2/team-a/app/manifests/1", alice).statusCode());
+    HttpResponse<String> bob = get("/v2/team-a/app/manifests/1", basic("bob", "bob-pw"));
+    assertEquals(403, bob.statusCode());
+    assertEquals("DENIED", code(bob));
+    HttpResponse<String> anon = get("/v2/team-a/app/manifests/1", null);
+    assertEquals(401, anon.statusCode());
+    assertTrue(anon.headers().firstValue("WWW-Authenticate").orElse("").startsWith("Basic realm="));
+    assertEquals(401, get("/v2/team-a/app/tags/list", null).statusCode());
+    assertEquals(403, get("/v2/team-a/app/tags/list", basic("bob", "bob-pw")).statusCode());
+    assertEquals(200, get("/v2/team-a/app/tags/list", alice).statusCode());
+    assertEquals(401, get("/v2/_catalog", null).statusCode());
+    // A wrong password is refused even where anonymous pulls are allowed (docker login must fail).
+    assertEquals(200, get("/v2/public/base/manifests/1", null).statusCode());
+    assertEquals(401, get("/v2/public/base/manifests/1", basic("alice", "nope")).statusCode());
+    // Names that route elsewhere are judged by the routed name: no way around a rule by aliasing.
+    assertEquals(403, get("/v2/team-a/app/manifests/1?ns=up", basic("bob", "bob-pw")).statusCode());
+
+    String metrics = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+        + proxy.adminAddress().getPort() + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+    assertTrue(metrics.contains("squash_proxy_requests_seconds_count{method=\"GET\",route=\"base\",status=\"401\"}"),
+        "refusals count in the request metrics");
+    assertTrue(metrics.contains("route=\"manifest\",status=\"403\"} 2"), metrics);
+  }
+
+  @Test
+  void cachedContentIsServedOnlyThroughRepositoriesThatHoldIt() throws Exception {
+    start("basic");
+    String alice = basic("alice", "alice-pw");
+    HttpResponse<String> m = get("/v2/team-a/app/manifests/1", alice);
+    assertEquals(200, m.statusCode());
+    Digest squashed = Digest.parse(m.headers().firstValue("Docker-Content-Digest").orElseThrow());
+    JsonNode manifest = JSON.readTree(m.body());
+    String squashedLayer = manifest.path("layers").path(0).path("digest").asText();
+    Digest secretLayer = app.layerDigests().get(1);
+    Digest sharedLayer = base.layerDigests().get(0);
+    assertTrue(proxy.store().blob(secretLayer).isPresent(), "the original layer is cached (it was squashed)");
+    assertTrue(proxy.store().blob(Digest.parse(squashedLayer)).isPresent());
+
+    // alice, through the repository she pulled: everything the manifest names, without asking upstream.
+    int refusedBefore = up.refused.get();
+    assertEquals(200, get("/v2/team-a/app/manifests/" + squashed, alice).statusCode());
+    assertEquals(200, get("/v2/team-a/app/blobs/" + squashedLayer, alice).statusCode());
+    assertEquals(200, get("/v2/team-a/app/blobs/" + secretLayer, alice).statusCode());
+    assertEquals(refusedBefore, up.refused.get());
+
+    // Anyone, through the anonymous repository: not team-a's cached content.
+    HttpResponse<String> secret = get("/v2/public/base/blobs/" + secretLayer, null);
+    assertEquals(404, secret.statusCode());
+    assertEquals("BLOB_UNKNOWN", code(secret));
+    assertEquals(404, get("/v2/public/base/blobs/" + squashedLayer, null).statusCode());
+    HttpResponse<String> man = get("/v2/public/base/manifests/" + squashed, null);
+    assertEquals(404, man.statusCode());
+    assertEquals("MANIFEST_UNKNOWN", code(man));
+    assertFalse(man.body().contains("secret"));
+    // A layer both repositories hold is served once upstream confirms it.
+    assertEquals(200, get("/v2/public/base/blobs/" + sharedLayer, null).statusCode());
+  }
+
+  @Test
+  void tokenModeIssuesScopedTokensThatTheProxyChecks() throws Exception {
+    start("token");
+    HttpResponse<String> ping = get("/v2/", null);
+    assertEquals(401, ping.statusCode());
+    String realm = url + "/token";
+    assertEquals("Bearer realm=\"" + realm + "\",service=\"squash-proxy\"",
+        ping.headers().firstValue("WWW-Authenticate").orElse(""));
+    HttpResponse<String> pull = get("/v2/team-a/app/manifests/1", null);
+    assertEquals("Bearer realm=\"" + realm + "\",service=\"squash-proxy\",scope=\"repository:team-a/app:pull\"",
+        pull.headers().firstValue("WWW-Authenticate").orElse(""));
+
+    String scope = "?service=squash-proxy&scope=" + URLEncoder.encode("repository:team-a/app:pull",
+        StandardCharsets.UTF_8);
+    HttpResponse<String> issued = get("/token" + scope, basic("alice", "alice-pw"));
+    assertEquals(200, issued.statusCode(), issued.body());
+    JsonNode t = JSON.readTree(issued.body());
+    assertEquals(t.path("token").asText(), t.path("access_token").asText());
+    assertEquals(300, t.path("expires_in").asInt());
+    assertTrue(t.path("issued_at").asText().endsWith("Z"));
+    String bearer = "Bearer " + t.path("token").asText();
+    assertEquals(200, get("/v2/", bearer).statusCode(), "docker login checks /v2/ with the token");
+    assertEquals(200, get("/v2/team-a/app/manifests/1", bearer).statusCode());
+    HttpResponse<String> outOfScope = get("/v2/public/base/manifests/1", bearer);
+    assertEquals(401, outOfScope.statusCode());
+    assertTrue(outOfScope.headers().firstValue("WWW-Authenticate").orElse("")
+        .endsWith("scope=\"repository:public/base:pull\",error=\"insufficient_scope\""));
+
+    assertEquals(401, get("/token" + scope, basic("alice", "wrong")).statusCode());
+    String bobToken = JSON.readTree(get("/token" + scope, basic("bob", "bob-pw")).body()).path("token").asText();
+    HttpResponse<String> bob = get("/v2/team-a/app/manifests/1", "Bearer " + bobToken);
+    assertEquals(403, bob.statusCode());
+    assertEquals("DENIED", code(bob));
+
+    String anonToken = JSON.readTree(get("/token?service=squash-proxy&scope=repository:public/base:pull"
+        + "&scope=repository:team-a/app:pull", null).body()).path("token").asText();
+    assertEquals(200, get("/v2/public/base/manifests/1", "Bearer " + anonToken).statusCode());
+    assertEquals(401, get("/v2/team-a/app/manifests/1", "Bearer " + anonToken).statusCode());
+
+    String tampered = bearer.substring(0, bearer.length() - 2) + (bearer.endsWith("AA") ? "BB" : "AA");
+    assertEquals(401, get("/v2/team-a/app/manifests/1", tampered).statusCode());
+
+    // containerd's OAuth2 form.
+    HttpResponse<String> form = http.send(HttpRequest.newBuilder(URI.create(realm))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .POST(HttpRequest.BodyPublishers.ofString("grant_type=password&username=alice&password=alice-pw"
+            + "&service=squash-proxy&client_id=containerd&scope=repository%3Ateam-a%2Fapp%3Apull")).build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertEquals(200, form.statusCode(), form.body());
+    assertEquals(200, get("/v2/team-a/app/manifests/1",
+        "Bearer " + JSON.readTree(form.body()).path("access_token").asText()).statusCode());
+  }
+}
