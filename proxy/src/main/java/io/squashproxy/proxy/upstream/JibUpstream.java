@@ -144,7 +144,7 @@ public final class JibUpstream implements Upstream {
       return Optional.empty();
     }
     long size = r.headers().firstValueAsLong("Content-Length").orElse(-1);
-    InputStream body = new ResumingInputStream(what, r.body(), retrier,
+    InputStream body = new ResumingInputStream(what, r.body(), size, retrier,
         offset -> reopenBlob(repository, path, offset));
     return Optional.of(new BlobStream(body, size));
   }

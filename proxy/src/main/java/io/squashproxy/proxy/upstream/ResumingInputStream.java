@@ -22,13 +22,16 @@ final class ResumingInputStream extends InputStream {
   private final String what;
   private final Retrier retrier;
   private final Reopener reopener;
+  private final long length;
   private InputStream in;
   private long position;
   private int failures;
   private boolean closed;
 
-  ResumingInputStream(String what, InputStream first, Retrier retrier, Reopener reopener) {
+  /** @param length the blob's size as upstream announced it, or -1: an end before it is a break */
+  ResumingInputStream(String what, InputStream first, long length, Retrier retrier, Reopener reopener) {
     this.what = what;
+    this.length = length;
     this.in = first;
     this.retrier = retrier;
     this.reopener = reopener;
@@ -48,6 +51,9 @@ final class ResumingInputStream extends InputStream {
         int n = in.read(b, off, len);
         if (n > 0) {
           position += n;
+        } else if (n < 0 && length >= 0 && position < length) {
+          // A connection closed early, without the client library noticing (no framing error).
+          throw new java.io.EOFException("the body ended after " + position + " of " + length + " bytes");
         }
         return n;
       } catch (IOException e) {
