@@ -65,7 +65,7 @@ public final class JibUpstream implements Upstream {
         .connectTimeout(settings.connectTimeout())
         .build();
     // Plain-http upstreams need Jib's http failover and must let it send credentials over http.
-    this.jibHttp = new FailoverHttpClient(settings.plainHttp(), settings.plainHttp(), e -> { });
+    this.jibHttp = jibHttpClient(settings.plainHttp());
     this.authByRepository = Caffeine.newBuilder().expireAfterWrite(TOKEN_REUSE).maximumSize(10_000).build();
   }
 
@@ -402,6 +402,27 @@ public final class JibUpstream implements Upstream {
     }
     credential = c;
     return c;
+  }
+
+  /**
+   * Jib's HTTP client without Jib's own retries. Those back off exponentially on any I/O error for up to a
+   * minute per request, so a dead registry (connection refused) held each authentication that long; the
+   * {@link Retrier} retries authentication like any other request instead, bounded by the configured policy.
+   * The switch is a package-private constructor (reflection, like {@link #AUTHORIZATION}; the Jib version is
+   * pinned and this is covered by a test against a refused port); without it we keep Jib's behaviour.
+   */
+  static FailoverHttpClient jibHttpClient(boolean plainHttp) {
+    try {
+      java.lang.reflect.Constructor<FailoverHttpClient> c = FailoverHttpClient.class.getDeclaredConstructor(
+          boolean.class, boolean.class, java.util.function.Consumer.class, boolean.class);
+      c.setAccessible(true);
+      java.util.function.Consumer<com.google.cloud.tools.jib.api.LogEvent> quiet = e -> { };
+      return c.newInstance(plainHttp, plainHttp, quiet, false);
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      LOG.warn("cannot turn off Jib's own retries ({}); an unreachable registry may take a minute to report", e
+          .toString());
+      return new FailoverHttpClient(plainHttp, plainHttp, e2 -> { });
+    }
   }
 
   @SuppressWarnings("unchecked")

@@ -199,6 +199,23 @@ class JibUpstreamRetryTest extends WireMockRegistrySupport {
   }
 
   @Test
+  void authenticationAgainstADyingRegistryIsRetriedByOurPolicyAloneNotByJibs() throws IOException {
+    anonymousRegistry();
+    registry.stubFor(get(urlEqualTo(manifestPath(REPO, "latest"))).willReturn(manifestOk()));
+    JibUpstream u = retrying();
+    u.manifest(REPO, "latest"); // authenticated once: Jib now remembers the registry speaks plain http
+    registry.resetRequests();
+    registry.stubFor(get(urlEqualTo("/v2/")).willReturn(aResponse().withFault(Fault.CONNECTION_RESET_BY_PEER)));
+
+    UpstreamException e = assertThrows(UpstreamException.class, () -> u.manifest("other/repo", "latest"));
+
+    assertEquals(0, e.status(), e.getMessage());
+    // One ping per attempt of ours; Jib's own client would back off and ping again for up to a minute each.
+    registry.verify(exactly(POLICY.maxAttempts()), getRequestedFor(urlEqualTo("/v2/")));
+    assertEquals(POLICY.maxAttempts() - 1, reasons.size());
+  }
+
+  @Test
   void aManifestThatDoesNotMatchItsDigestIsNotRetried() {
     anonymousRegistry();
     Digest wanted = Digest.sha256(bytes("the real manifest"));
