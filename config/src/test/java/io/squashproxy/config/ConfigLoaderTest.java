@@ -64,11 +64,38 @@ class ConfigLoaderTest {
       "cache:\\n  directory: /d\\nlisten: nowhere                | x.yaml line 3: listen: expected HOST:PORT",
       "upstreams:\\n  - url: http://a\\n    password: ${PW}       | x.yaml line 3: environment variable PW is not set",
       "listen: [                                                   | x.yaml line 1",
+      "limits:\\n  retry:\\n    attempts: 0                        | x.yaml line 3: limits.retry.attempts: must be 1..20",
+      "limits:\\n  retry:\\n    jitter: 2.0                        | x.yaml line 3: limits.retry.jitter: must be between 0 and 1",
+      "limits:\\n  retry: {baseDelay: 5s, maxDelay: 1s}            | x.yaml line 2: limits.retry.maxDelay: must be at least baseDelay",
+      "limits:\\n  upstreamIdleTimeout: 0s                         | x.yaml line 2: limits.upstreamIdleTimeout: must be positive",
+      "limits:\\n  retry:\\n    tries: 3                           | x.yaml line 3: limits.retry.tries: unknown key 'tries'",
   })
   void badConfigsAreRefusedNamingLineAndKey(String yaml, String expected) {
     ConfigException e = assertThrows(ConfigException.class,
         () -> ConfigLoader.parse(yaml.replace("\\n", "\n"), "x.yaml", Map.of()));
     assertTrue(e.getMessage().contains(expected.trim()), e.getMessage());
+  }
+
+  @Test
+  void upstreamTimeoutsAndRetriesHaveDefaultsAndCanBeSet() throws Exception {
+    ProxyConfig.Limits d = ProxyConfig.defaults().limits();
+    assertEquals(Duration.ofSeconds(60), d.upstreamIdleTimeout());
+    assertEquals(new ProxyConfig.Retry(4, Duration.ofMillis(250), Duration.ofSeconds(10), 0.5,
+        Duration.ofSeconds(30)), d.retry());
+
+    ProxyConfig c = ConfigLoader.parse(String.join("\n",
+        "limits:",
+        "  connectTimeout: 3s",
+        "  requestTimeout: 20s",
+        "  upstreamIdleTimeout: 15s",
+        "  retry:",
+        "    attempts: 2",
+        "    maxRetryAfter: 5s"), "x.yaml", Map.of());
+    assertEquals(Duration.ofSeconds(3), c.limits().connectTimeout());
+    assertEquals(Duration.ofSeconds(20), c.limits().requestTimeout());
+    assertEquals(Duration.ofSeconds(15), c.limits().upstreamIdleTimeout());
+    assertEquals(new ProxyConfig.Retry(2, Duration.ofMillis(250), Duration.ofSeconds(10), 0.5,
+        Duration.ofSeconds(5)), c.limits().retry());
   }
 
   @ParameterizedTest
