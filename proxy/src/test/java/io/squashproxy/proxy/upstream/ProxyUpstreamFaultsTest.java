@@ -205,6 +205,19 @@ class ProxyUpstreamFaultsTest extends WireMockRegistrySupport {
     assertPullsOnceFixed();
   }
 
+  @Test
+  void aRateLimitLongerThanTheProxyWaitsGoesToTheClientWithItsRetryAfter() throws Exception {
+    serveImage(aResponse().withStatus(429).withHeader("Retry-After", "3600")
+        .withBody("{\"errors\":[{\"code\":\"TOOMANYREQUESTS\",\"message\":\"pull rate limit\"}]}"));
+
+    HttpResponse<byte[]> b = pull("/v2/app/blobs/" + BROKEN);
+
+    assertEquals(429, b.statusCode());
+    assertEquals("3600", b.headers().firstValue("Retry-After").orElse(null));
+    assertTrue(errorMessage(b, "TOOMANYREQUESTS").contains("pull rate limit"), new String(b.body()));
+    assertFalse(metrics().contains("squash_proxy_upstream_retries_total{reason=\"http_429\""), "not waited for");
+  }
+
   String metrics() throws Exception {
     return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.adminAddress().getPort()
         + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
