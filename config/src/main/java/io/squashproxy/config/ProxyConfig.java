@@ -49,8 +49,27 @@ public record ProxyConfig(
   public record Rule(String match, String mode, Integer keep, String base, String compression,
       List<String> platforms) {}
 
+  /**
+   * @param connectTimeout to open a connection to an upstream
+   * @param requestTimeout from sending an upstream request to its response headers (the first byte)
+   * @param idleTimeout a client connection with no traffic and no request in progress is closed
+   * @param upstreamIdleTimeout longest pause between body bytes from an upstream before the transfer is
+   *     abandoned (and retried)
+   * @param retry how failed upstream requests are retried
+   */
   public record Limits(Integer concurrentSquashes, ByteSize maxImageSize, Duration connectTimeout,
-      Duration requestTimeout, Duration idleTimeout) {}
+      Duration requestTimeout, Duration idleTimeout, Duration upstreamIdleTimeout, Retry retry) {}
+
+  /**
+   * Retries of upstream reads (GET, HEAD) after 500, 502, 503, 504, 429, refused or reset connections and
+   * timeouts: exponential backoff from {@code baseDelay} to {@code maxDelay}, less up to {@code jitter} of
+   * each delay at random.
+   *
+   * @param attempts tries in all, the first included (1: no retries)
+   * @param maxRetryAfter the longest 429 {@code Retry-After} waited for; longer ones go to the client
+   */
+  public record Retry(Integer attempts, Duration baseDelay, Duration maxDelay, Double jitter,
+      Duration maxRetryAfter) {}
 
   /**
    * @param level of the root logger: trace, debug, info, warn or error
@@ -97,7 +116,8 @@ public record ProxyConfig(
     Squash s = squash == null || squash.rules() == null || squash.rules().isEmpty()
         ? new Squash(List.of(new Rule("**", "all", null, null, "gzip:6", List.of())))
         : squash;
-    Limits l = limits == null ? new Limits(null, null, null, null, null) : limits;
+    Limits l = limits == null ? new Limits(null, null, null, null, null, null, null) : limits;
+    Retry r = l.retry() == null ? new Retry(null, null, null, null, null) : l.retry();
     Logging g = logging == null ? new Logging(null, null, null) : logging;
     return new ProxyConfig(
         listen == null ? DEFAULT_LISTEN : listen,
@@ -115,7 +135,13 @@ public record ProxyConfig(
             l.maxImageSize() == null ? new ByteSize(64L << 30) : l.maxImageSize(),
             l.connectTimeout() == null ? Duration.ofSeconds(10) : l.connectTimeout(),
             l.requestTimeout() == null ? Duration.ofMinutes(5) : l.requestTimeout(),
-            l.idleTimeout() == null ? Duration.ofMinutes(2) : l.idleTimeout()),
+            l.idleTimeout() == null ? Duration.ofMinutes(2) : l.idleTimeout(),
+            l.upstreamIdleTimeout() == null ? Duration.ofSeconds(60) : l.upstreamIdleTimeout(),
+            new Retry(r.attempts() == null ? 4 : r.attempts(),
+                r.baseDelay() == null ? Duration.ofMillis(250) : r.baseDelay(),
+                r.maxDelay() == null ? Duration.ofSeconds(10) : r.maxDelay(),
+                r.jitter() == null ? 0.5 : r.jitter(),
+                r.maxRetryAfter() == null ? Duration.ofSeconds(30) : r.maxRetryAfter())),
         new Logging(g.level() == null ? "info" : g.level(), Boolean.TRUE.equals(g.json()),
             Boolean.TRUE.equals(g.accessLog())),
         authDefaults(auth));
@@ -228,6 +254,7 @@ public record ProxyConfig(
     if (limits.concurrentSquashes() < 1) {
       out.add("limits.concurrentSquashes: must be at least 1");
     }
+    checkUpstreamTimeouts(out, limits);
     if (!List.of("trace", "debug", "info", "warn", "error").contains(logging.level())) {
       out.add("logging.level: must be trace, debug, info, warn or error");
     }
@@ -273,6 +300,31 @@ public record ProxyConfig(
       if (r.users() != null && r.users().stream().anyMatch(u -> u == null || u.isBlank() || u.contains(":"))) {
         out.add(k + ".users: names must be non-empty and without ':'");
       }
+    }
+  }
+
+  private static void checkUpstreamTimeouts(List<String> out, Limits l) {
+    positive(out, "limits.connectTimeout", l.connectTimeout());
+    positive(out, "limits.requestTimeout", l.requestTimeout());
+    positive(out, "limits.upstreamIdleTimeout", l.upstreamIdleTimeout());
+    Retry r = l.retry();
+    if (r.attempts() < 1 || r.attempts() > 20) {
+      out.add("limits.retry.attempts: must be 1..20 (tries in all, the first included)");
+    }
+    if (r.baseDelay().isNegative() || r.maxDelay().compareTo(r.baseDelay()) < 0) {
+      out.add("limits.retry.maxDelay: must be at least baseDelay");
+    }
+    if (r.jitter() < 0 || r.jitter() > 1) {
+      out.add("limits.retry.jitter: must be between 0 and 1");
+    }
+    if (r.maxRetryAfter().isNegative()) {
+      out.add("limits.retry.maxRetryAfter: must not be negative");
+    }
+  }
+
+  private static void positive(List<String> out, String key, Duration d) {
+    if (d.isZero() || d.isNegative()) {
+      out.add(key + ": must be positive");
     }
   }
 

@@ -71,6 +71,11 @@ class ConfigLoaderTest {
       "auth:\\n  htpasswd: /h\\n  token:\\n    key: short          | x.yaml line 4: auth.token.key: must be at least 32",
       "auth:\\n  htpasswd: /h\\n  access:\\n    - users: [a]       | x.yaml line 4: auth.access[0].match: required",
       "auth:\\n  htpasswd: /h\\n  access:\\n    - match: a\\n      user: [a] | x.yaml line 5: auth.access[0].user: unknown key 'user'",
+      "limits:\\n  retry:\\n    attempts: 0                        | x.yaml line 3: limits.retry.attempts: must be 1..20",
+      "limits:\\n  retry:\\n    jitter: 2.0                        | x.yaml line 3: limits.retry.jitter: must be between 0 and 1",
+      "limits:\\n  retry: {baseDelay: 5s, maxDelay: 1s}            | x.yaml line 2: limits.retry.maxDelay: must be at least baseDelay",
+      "limits:\\n  upstreamIdleTimeout: 0s                         | x.yaml line 2: limits.upstreamIdleTimeout: must be positive",
+      "limits:\\n  retry:\\n    tries: 3                           | x.yaml line 3: limits.retry.tries: unknown key 'tries'",
   })
   void badConfigsAreRefusedNamingLineAndKey(String yaml, String expected) {
     ConfigException e = assertThrows(ConfigException.class,
@@ -97,6 +102,28 @@ class ConfigLoaderTest {
     assertEquals("basic", c.auth().mode());
     assertEquals(ProxyConfig.DEFAULT_REALM, c.auth().realm());
     assertTrue(c.auth().access().isEmpty());
+  }
+
+  @Test
+  void upstreamTimeoutsAndRetriesHaveDefaultsAndCanBeSet() throws Exception {
+    ProxyConfig.Limits d = ProxyConfig.defaults().limits();
+    assertEquals(Duration.ofSeconds(60), d.upstreamIdleTimeout());
+    assertEquals(new ProxyConfig.Retry(4, Duration.ofMillis(250), Duration.ofSeconds(10), 0.5,
+        Duration.ofSeconds(30)), d.retry());
+
+    ProxyConfig c = ConfigLoader.parse(String.join("\n",
+        "limits:",
+        "  connectTimeout: 3s",
+        "  requestTimeout: 20s",
+        "  upstreamIdleTimeout: 15s",
+        "  retry:",
+        "    attempts: 2",
+        "    maxRetryAfter: 5s"), "x.yaml", Map.of());
+    assertEquals(Duration.ofSeconds(3), c.limits().connectTimeout());
+    assertEquals(Duration.ofSeconds(20), c.limits().requestTimeout());
+    assertEquals(Duration.ofSeconds(15), c.limits().upstreamIdleTimeout());
+    assertEquals(new ProxyConfig.Retry(2, Duration.ofMillis(250), Duration.ofSeconds(10), 0.5,
+        Duration.ofSeconds(5)), c.limits().retry());
   }
 
   @ParameterizedTest

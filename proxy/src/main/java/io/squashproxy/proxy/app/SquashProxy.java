@@ -25,6 +25,9 @@ import io.squashproxy.proxy.store.ContentStore;
 import io.squashproxy.proxy.store.SquashRecords;
 import io.squashproxy.proxy.store.TagStore;
 import io.squashproxy.proxy.upstream.Upstream;
+import io.squashproxy.proxy.upstream.JibUpstream;
+import io.squashproxy.proxy.upstream.Retrier;
+import io.squashproxy.proxy.upstream.RetryPolicy;
 import io.squashproxy.proxy.upstream.UpstreamSettings;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -96,9 +99,9 @@ public final class SquashProxy implements AutoCloseable {
       ProxyMeters.bindCache(meters, store);
       Rules rules = rules(config);
       List<UpstreamSettings> settings = config.upstreams().stream().map(u -> settings(u, config)).toList();
-      Upstreams upstreams = upstreamFactory == null ? new Upstreams(settings, rules)
-          : new Upstreams(settings, rules, upstreamFactory);
       ProxyStats stats = new ProxyStats(meters);
+      Upstreams upstreams = new Upstreams(settings, rules,
+          upstreamFactory != null ? upstreamFactory : s -> jibUpstream(s, stats));
       ImageService service = new ImageService(upstreams, store, tags, records, io, squashPool,
           config.limits().maxImageSize().bytes(), stats);
       page.set(new StatusPage(records, stats, store));
@@ -186,7 +189,17 @@ public final class SquashProxy implements AutoCloseable {
   static UpstreamSettings settings(ProxyConfig.Upstream u, ProxyConfig config) {
     return new UpstreamSettings(u.name(), URI.create(u.url()), u.prefix(), Boolean.TRUE.equals(u.dockerHub()),
         u.username(), u.password(), u.credentialHelper(), config.limits().connectTimeout(),
-        config.limits().requestTimeout());
+        config.limits().requestTimeout(), config.limits().upstreamIdleTimeout(), retryPolicy(config));
+  }
+
+  static RetryPolicy retryPolicy(ProxyConfig config) {
+    ProxyConfig.Retry r = config.limits().retry();
+    return new RetryPolicy(r.attempts(), r.baseDelay(), r.maxDelay(), r.jitter(), r.maxRetryAfter());
+  }
+
+  /** A real upstream whose retries are counted in {@code squash_proxy_upstream_retries_total}. */
+  private static Upstream jibUpstream(UpstreamSettings s, ProxyStats stats) {
+    return new JibUpstream(s, Retrier.of(s.retry(), reason -> stats.upstreamRetry(s.name(), reason)));
   }
 
   private static SslContext sslContext(ProxyConfig config) throws IOException {

@@ -43,6 +43,14 @@ final class ErrorMapping {
       return new RegistryException(ErrorCode.UNKNOWN, HttpResponseStatus.BAD_GATEWAY,
           "upstream sent content that does not match its digest: " + d.getMessage(), null, d);
     }
+    if (io.squashproxy.proxy.service.StorageFull.causedBy(e)) {
+      // 500 like any storage failure of a registry; the message tells the operator what to do.
+      LOG.warn("request failed, the cache storage is full: {}", e.toString());
+      return new RegistryException(ErrorCode.UNKNOWN, HttpResponseStatus.INTERNAL_SERVER_ERROR,
+          "the proxy's cache storage is full (no space left on device); nothing partial was kept, try again "
+              + "later (operators: free space, or lower cache.maxSize below the disk size)",
+          null, e);
+    }
     if (e instanceof java.io.IOException) {
       LOG.warn("request failed: {}", e.toString());
       return new RegistryException(ErrorCode.UNKNOWN, HttpResponseStatus.INTERNAL_SERVER_ERROR,

@@ -22,7 +22,16 @@ public final class Responses {
 
   /** {@code {"errors":[{"code":...,"message":...,"detail":...}]}}, as the distribution spec defines it. */
   public static FullHttpResponse error(RegistryException e, boolean head) {
-    return error(e.status(), e.code(), e.getMessage(), e.detail(), head);
+    FullHttpResponse r = error(e.status(), e.code(), e.getMessage(), e.detail(), head);
+    retryAfterHeader(r, e.detail());
+    return r;
+  }
+
+  /** Upstream's rate limit, passed on: clients read the header, not the envelope's detail. */
+  private static void retryAfterHeader(FullHttpResponse r, Object detail) {
+    if (detail instanceof java.util.Map<?, ?> m && m.get("retryAfter") instanceof String retryAfter) {
+      r.headers().set(HttpHeaderNames.RETRY_AFTER, retryAfter);
+    }
   }
 
   public static FullHttpResponse error(HttpResponseStatus status, ErrorCode code, String message,

@@ -393,6 +393,7 @@ public final class ImageService {
         result.deleteLayerFile();
       }
     } catch (io.squashproxy.core.squash.SquashException | InvalidImageException e) {
+      failIfStorageFull(e);
       // The image is valid for its upstream but not something we can merge faithfully: serve it as it is.
       stats.squashFailures.increment();
       LOG.warn("not squashing {}@{}: {}", route.canonicalName(), source.digest(), e.getMessage());
@@ -402,6 +403,17 @@ public final class ImageService {
       throw new CompletionException(e);
     } finally {
       stats.squashesInFlight.decrement();
+    }
+  }
+
+  /**
+   * A squash that failed because the work directory filled up fails the request instead of passing the image
+   * through as one we cannot merge (the squasher reports a failed spool write as an unreadable layer).
+   */
+  private void failIfStorageFull(IOException e) {
+    if (StorageFull.causedBy(e)) {
+      stats.squashFailures.increment();
+      throw new CompletionException(e);
     }
   }
 

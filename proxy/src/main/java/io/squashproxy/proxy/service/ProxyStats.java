@@ -77,6 +77,17 @@ public final class ProxyStats {
         .record(nanos, java.util.concurrent.TimeUnit.NANOSECONDS);
   }
 
+  /**
+   * {@code squash_proxy_upstream_retries_total}: an upstream request (or a blob body that broke off) tried
+   * again, by upstream and reason ({@code http_503}, {@code http_429}, {@code connection}, {@code timeout},
+   * {@code body}).
+   */
+  public void upstreamRetry(String upstream, String reason) {
+    io.micrometer.core.instrument.Counter.builder("squash_proxy_upstream_retries")
+        .description("upstream requests retried, by reason").tag("upstream", upstream).tag("reason", reason)
+        .register(registry).increment();
+  }
+
   public void squashTook(Duration d) {
     squashDuration.record(d);
   }

@@ -49,16 +49,23 @@ public final class JibUpstream implements Upstream {
   private final HttpClient http;
   private final FailoverHttpClient jibHttp;
   private final Cache<String, Optional<String>> authByRepository;
+  private final Retrier retrier;
   private volatile Optional<Credential> credential;
 
   public JibUpstream(UpstreamSettings settings) {
+    this(settings, Retrier.of(settings.retry(), null));
+  }
+
+  /** @param retrier runs every request under the settings' retry policy (tests inject its sleeper) */
+  public JibUpstream(UpstreamSettings settings, Retrier retrier) {
     this.settings = settings;
+    this.retrier = retrier;
     this.http = HttpClient.newBuilder()
         .followRedirects(HttpClient.Redirect.NEVER)
         .connectTimeout(settings.connectTimeout())
         .build();
     // Plain-http upstreams need Jib's http failover and must let it send credentials over http.
-    this.jibHttp = new FailoverHttpClient(settings.plainHttp(), settings.plainHttp(), e -> { });
+    this.jibHttp = jibHttpClient(settings.plainHttp());
     this.authByRepository = Caffeine.newBuilder().expireAfterWrite(TOKEN_REUSE).maximumSize(10_000).build();
   }
 
@@ -73,15 +80,17 @@ public final class JibUpstream implements Upstream {
 
   @Override
   public Optional<RawManifest> manifest(String repository, String reference) throws IOException {
-    HttpResponse<InputStream> r = send(repository, "GET", "/manifests/" + reference, true);
-    if (r == null) {
-      return Optional.empty();
-    }
-    try (InputStream body = r.body()) {
-      byte[] bytes = body.readNBytes(MAX_MANIFEST_BYTES + 1);
+    String path = "/manifests/" + reference;
+    String what = describe("GET", repository, path);
+    return retrier.call(what, () -> {
+      HttpResponse<InputStream> r = sendOnce(repository, "GET", path, true, 0);
+      if (r == null) {
+        return Optional.empty();
+      }
+      byte[] bytes = readBody(what, r, MAX_MANIFEST_BYTES + 1);
       if (bytes.length > MAX_MANIFEST_BYTES) {
-        throw new UpstreamException(502, "manifest " + repository + ":" + reference + " is larger than "
-            + MAX_MANIFEST_BYTES + " bytes", null, null);
+        throw new UpstreamContentException("manifest " + repository + ":" + reference + " is larger than "
+            + MAX_MANIFEST_BYTES + " bytes");
       }
       Digest digest = Digest.sha256(bytes);
       if (reference.contains(":")) {
@@ -90,13 +99,13 @@ public final class JibUpstream implements Upstream {
         Digest actual = wanted.algorithm().equals(digest.algorithm()) ? digest
             : Digest.of(wanted.algorithm(), wanted.newMessageDigest().digest(bytes));
         if (!wanted.equals(actual)) {
-          throw new UpstreamException(502, "upstream manifest " + repository + "@" + reference
-              + " has digest " + actual, null, null);
+          throw new UpstreamContentException("upstream manifest " + repository + "@" + reference
+              + " has digest " + actual);
         }
       }
       String mediaType = r.headers().firstValue("Content-Type").orElse(null);
       return Optional.of(new RawManifest(bytes, mediaType, digest));
-    }
+    });
   }
 
   /** Manifests are JSON documents; 4 MiB is Distribution's own limit. */
@@ -104,7 +113,9 @@ public final class JibUpstream implements Upstream {
 
   @Override
   public Optional<ManifestHead> headManifest(String repository, String reference) throws IOException {
-    HttpResponse<InputStream> r = send(repository, "HEAD", "/manifests/" + reference, true);
+    String path = "/manifests/" + reference;
+    HttpResponse<InputStream> r = retrier.call(describe("HEAD", repository, path),
+        () -> sendOnce(repository, "HEAD", path, true, 0));
     if (r == null) {
       return Optional.empty();
     }
@@ -120,14 +131,45 @@ public final class JibUpstream implements Upstream {
         r.headers().firstValue("Content-Type").orElse(null), size));
   }
 
+  /**
+   * Opens a blob. A body that breaks off (reset, truncated, stalled past the idle timeout) is asked for
+   * again from where it stopped, within the retry policy; the caller's digest check covers the whole.
+   */
   @Override
   public Optional<BlobStream> blob(String repository, Digest digest) throws IOException {
-    HttpResponse<InputStream> r = send(repository, "GET", "/blobs/" + digest, false);
+    String path = "/blobs/" + digest;
+    String what = describe("GET", repository, path);
+    HttpResponse<InputStream> r = retrier.call(what, () -> sendOnce(repository, "GET", path, false, 0));
     if (r == null) {
       return Optional.empty();
     }
     long size = r.headers().firstValueAsLong("Content-Length").orElse(-1);
-    return Optional.of(new BlobStream(r.body(), size));
+    InputStream body = new ResumingInputStream(what, r.body(), size, retrier,
+        offset -> reopenBlob(repository, path, offset));
+    return Optional.of(new BlobStream(body, size));
+  }
+
+  /** The blob's body from byte {@code offset} on: a 206 for our range, or a 200 with the prefix skipped. */
+  private InputStream reopenBlob(String repository, String path, long offset) throws IOException {
+    HttpResponse<InputStream> r = sendOnce(repository, "GET", path, false, offset);
+    if (r == null) {
+      throw new UpstreamException(404, settings.name() + " no longer has " + repository + path, null, null);
+    }
+    InputStream body = r.body();
+    if (offset == 0) {
+      return body;
+    }
+    if (r.statusCode() == 206) {
+      String range = r.headers().firstValue("Content-Range").orElse("");
+      if (!range.startsWith("bytes " + offset + "-")) {
+        body.close();
+        throw new UpstreamException(502, settings.name() + " answered range " + offset + "- of " + repository
+            + path + " with '" + range + "'", null, null);
+      }
+      return body;
+    }
+    body.skipNBytes(offset); // upstream ignored the range: what we passed on already comes again first
+    return body;
   }
 
   @Override
@@ -141,14 +183,16 @@ public final class JibUpstream implements Upstream {
     if (last != null) {
       q.append(sep).append("last=").append(URLEncoder.encode(last, StandardCharsets.UTF_8));
     }
-    HttpResponse<InputStream> r = send(repository, "GET", q.toString(), false);
-    if (r == null) {
-      return Optional.empty();
-    }
-    try (InputStream body = r.body()) {
-      return Optional.of(new TagPage(body.readNBytes(MAX_MANIFEST_BYTES),
+    String path = q.toString();
+    String what = describe("GET", repository, path);
+    return retrier.call(what, () -> {
+      HttpResponse<InputStream> r = sendOnce(repository, "GET", path, false, 0);
+      if (r == null) {
+        return Optional.empty();
+      }
+      return Optional.of(new TagPage(readBody(what, r, MAX_MANIFEST_BYTES),
           r.headers().firstValue("Link").orElse(null)));
-    }
+    });
   }
 
   @Override
@@ -156,17 +200,35 @@ public final class JibUpstream implements Upstream {
     jibHttp.shutDown();
   }
 
+  private String describe(String method, String repository, String path) {
+    return settings.name() + " " + method + " " + repository + path;
+  }
+
+  /** Reads a small body; a transfer that breaks off is an outage (status 0), so it is retried. */
+  private byte[] readBody(String what, HttpResponse<InputStream> r, int max) throws IOException {
+    try (InputStream body = r.body()) {
+      return body.readNBytes(max);
+    } catch (UpstreamException e) {
+      throw e;
+    } catch (IOException e) {
+      throw new UpstreamException(0, what + ": the body broke off (" + e.getClass().getSimpleName()
+          + (e.getMessage() == null ? "" : " " + e.getMessage()) + ")", null, e);
+    }
+  }
+
   /**
-   * Sends a request for {@code /v2/<repository><path>}, authenticating as upstream demands and following
+   * Sends one request for {@code /v2/<repository><path>}, authenticating as upstream demands and following
    * redirects (without our Authorization when they leave the registry's host). Returns null for 404.
+   *
+   * @param rangeFrom when positive, asks for the bytes from there on ({@code Range}); 206 is then success
    */
-  private HttpResponse<InputStream> send(String repository, String method, String path, boolean manifest)
-      throws IOException {
+  private HttpResponse<InputStream> sendOnce(String repository, String method, String path, boolean manifest,
+      long rangeFrom) throws IOException {
     URI uri = settings.url().resolve("/v2/" + repository + path);
     boolean retried = false;
     while (true) {
       Optional<String> auth = authorization(repository, retried);
-      HttpResponse<InputStream> r = follow(method, uri, auth, manifest);
+      HttpResponse<InputStream> r = follow(method, uri, auth, manifest, rangeFrom);
       int status = r.statusCode();
       if (status == 401 && !retried) {
         r.body().close();
@@ -184,6 +246,8 @@ public final class JibUpstream implements Upstream {
       String detail;
       try (InputStream body = r.body()) {
         detail = new String(body.readNBytes(2048), StandardCharsets.UTF_8);
+      } catch (IOException e) {
+        detail = "";
       }
       throw new UpstreamException(status, settings.name() + " answered " + status + " for " + method + " "
           + repository + path + (detail.isBlank() ? "" : ": " + detail.strip()),
@@ -191,8 +255,8 @@ public final class JibUpstream implements Upstream {
     }
   }
 
-  private HttpResponse<InputStream> follow(String method, URI start, Optional<String> auth, boolean manifest)
-      throws IOException {
+  private HttpResponse<InputStream> follow(String method, URI start, Optional<String> auth, boolean manifest,
+      long rangeFrom) throws IOException {
     URI uri = start;
     for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
       HttpRequest.Builder b = HttpRequest.newBuilder(uri)
@@ -202,13 +266,16 @@ public final class JibUpstream implements Upstream {
       if (manifest) {
         b.header("Accept", String.join(", ", MANIFEST_ACCEPT));
       }
+      if (rangeFrom > 0) {
+        b.header("Range", "bytes=" + rangeFrom + "-");
+      }
       boolean sameHost = sameOrigin(start, uri);
       if (auth.isPresent() && sameHost) {
         b.header("Authorization", auth.get());
       }
       HttpResponse<InputStream> r;
       try {
-        r = http.send(b.build(), HttpResponse.BodyHandlers.ofInputStream());
+        r = http.send(b.build(), IdleTimeoutBody.handler(settings.idleTimeout()));
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw new IOException("interrupted", e);
@@ -335,6 +402,27 @@ public final class JibUpstream implements Upstream {
     }
     credential = c;
     return c;
+  }
+
+  /**
+   * Jib's HTTP client without Jib's own retries. Those back off exponentially on any I/O error for up to a
+   * minute per request, so a dead registry (connection refused) held each authentication that long; the
+   * {@link Retrier} retries authentication like any other request instead, bounded by the configured policy.
+   * The switch is a package-private constructor (reflection, like {@link #AUTHORIZATION}; the Jib version is
+   * pinned and this is covered by a test against a refused port); without it we keep Jib's behaviour.
+   */
+  static FailoverHttpClient jibHttpClient(boolean plainHttp) {
+    try {
+      java.lang.reflect.Constructor<FailoverHttpClient> c = FailoverHttpClient.class.getDeclaredConstructor(
+          boolean.class, boolean.class, java.util.function.Consumer.class, boolean.class);
+      c.setAccessible(true);
+      java.util.function.Consumer<com.google.cloud.tools.jib.api.LogEvent> quiet = e -> { };
+      return c.newInstance(plainHttp, plainHttp, quiet, false);
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      LOG.warn("cannot turn off Jib's own retries ({}); an unreachable registry may take a minute to report", e
+          .toString());
+      return new FailoverHttpClient(plainHttp, plainHttp, e2 -> { });
+    }
   }
 
   @SuppressWarnings("unchecked")

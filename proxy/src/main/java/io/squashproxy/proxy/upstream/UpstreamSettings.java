@@ -13,6 +13,10 @@ import java.time.Duration;
  * @param username with {@code password}: basic credentials for the token or basic flow; null for none
  * @param credentialHelper a docker credential helper name ({@code ecr-login}); null to use the docker
  *     config file (and its helpers) when no username is given
+ * @param connectTimeout to open a connection
+ * @param requestTimeout from sending a request to its response headers (the first byte)
+ * @param idleTimeout longest pause between body bytes before the transfer counts as stalled
+ * @param retry how failed requests and broken-off blob bodies are retried
  */
 public record UpstreamSettings(
     String name,
@@ -23,7 +27,9 @@ public record UpstreamSettings(
     String password,
     String credentialHelper,
     Duration connectTimeout,
-    Duration requestTimeout) {
+    Duration requestTimeout,
+    Duration idleTimeout,
+    RetryPolicy retry) {
 
   public UpstreamSettings {
     if (url.getScheme() == null || !(url.getScheme().equals("http") || url.getScheme().equals("https"))) {
@@ -34,6 +40,15 @@ public record UpstreamSettings(
     }
     connectTimeout = connectTimeout == null ? Duration.ofSeconds(10) : connectTimeout;
     requestTimeout = requestTimeout == null ? Duration.ofSeconds(60) : requestTimeout;
+    idleTimeout = idleTimeout == null ? Duration.ofSeconds(60) : idleTimeout;
+    retry = retry == null ? RetryPolicy.defaults() : retry;
+  }
+
+  /** With the default idle timeout and retry policy. */
+  public UpstreamSettings(String name, URI url, String prefix, boolean dockerHub, String username,
+      String password, String credentialHelper, Duration connectTimeout, Duration requestTimeout) {
+    this(name, url, prefix, dockerHub, username, password, credentialHelper, connectTimeout, requestTimeout,
+        null, null);
   }
 
   public static UpstreamSettings of(String name, String url) {

@@ -129,8 +129,9 @@ abstract class WireMockRegistrySupport {
   }
 
   static UpstreamSettings settings(String url, String user, String password) {
+    // No retries here: these tests count upstream requests; JibUpstreamRetryTest covers the retry policy.
     return new UpstreamSettings("test", URI.create(url), null, false, user, password, null,
-        Duration.ofSeconds(2), Duration.ofSeconds(5));
+        Duration.ofSeconds(2), Duration.ofSeconds(5), Duration.ofSeconds(5), RetryPolicy.none());
   }
 
   JibUpstream upstream() {

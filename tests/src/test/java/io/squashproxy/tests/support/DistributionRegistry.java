@@ -17,9 +17,10 @@ import java.time.Duration;
 public final class DistributionRegistry implements AutoCloseable {
 
   private final Scratch scratch;
-  private final Process process;
+  private volatile Process process;
   private final int port;
   private final Path log;
+  private Path config;
 
   private DistributionRegistry(Scratch scratch, Process process, int port, Path log) {
     this.scratch = scratch;
@@ -55,7 +56,9 @@ public final class DistributionRegistry implements AutoCloseable {
         Process p = Proc.of("docker-registry", "serve", config.toString()).startBackground(log);
         try {
           waitReady(p, port, log);
-          return new DistributionRegistry(scratch, p, port, log);
+          DistributionRegistry started = new DistributionRegistry(scratch, p, port, log);
+          started.config = config;
+          return started;
         } catch (AssertionError e) {
           Proc.stop(p, Duration.ofSeconds(5));
           last = e;
@@ -94,6 +97,24 @@ public final class DistributionRegistry implements AutoCloseable {
       Thread.currentThread().interrupt();
       throw new AssertionError(e);
     }
+  }
+
+  /** Kills the registry at once (SIGKILL), as a crash or a pulled plug would; {@link #restart} revives it. */
+  public void kill() {
+    process.destroyForcibly();
+    try {
+      process.waitFor();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError(e);
+    }
+  }
+
+  /** Starts the registry again after {@link #kill}, on the same port and storage. */
+  public void restart() {
+    Process p = Proc.of("docker-registry", "serve", config.toString()).startBackground(log);
+    waitReady(p, port, log);
+    process = p;
   }
 
   /** {@code 127.0.0.1:PORT}. */

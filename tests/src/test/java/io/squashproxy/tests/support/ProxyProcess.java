@@ -79,7 +79,19 @@ public final class ProxyProcess implements AutoCloseable {
     return start(upstreamUrl, Objects.requireNonNull(configYaml), Objects.requireNonNull(trust));
   }
 
+  /**
+   * As {@link #start(String, String)}, caching in {@code cacheDir} (which outlives this process: a restart
+   * on the same directory finds what the last one cached). {@code configYaml} may be null.
+   */
+  public static ProxyProcess startWithCache(String upstreamUrl, String configYaml, Path cacheDir) {
+    return start(upstreamUrl, configYaml, null, cacheDir);
+  }
+
   private static ProxyProcess start(String upstreamUrl, String configYaml, SSLContext tls) {
+    return start(upstreamUrl, configYaml, tls, null);
+  }
+
+  private static ProxyProcess start(String upstreamUrl, String configYaml, SSLContext tls, Path cacheDir) {
     Path jar = Env.squashJar();
     Scratch scratch = Scratch.create("proxy");
     try {
@@ -102,7 +114,7 @@ public final class ProxyProcess implements AutoCloseable {
         cmd.addAll(List.of("--upstream", upstreamUrl,
             "--listen", "127.0.0.1:" + port,
             "--admin-listen", "127.0.0.1:" + admin,
-            "--cache-dir", scratch.resolve("cache-" + attempt).toString()));
+            "--cache-dir", (cacheDir != null ? cacheDir : scratch.resolve("cache-" + attempt)).toString()));
         Process p = Proc.of(cmd).env("SQUASH_LOG_LEVEL", "INFO").startBackground(log);
         try {
           waitReady(p, port, log, tls);
@@ -163,6 +175,17 @@ public final class ProxyProcess implements AutoCloseable {
 
   public boolean isAlive() {
     return process.isAlive();
+  }
+
+  /** {@code kill -9}: the process gets no chance to clean up; returns once it is gone. */
+  public void kill() {
+    process.destroyForcibly();
+    try {
+      process.waitFor();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError(e);
+    }
   }
 
   /** Every {@code squashed} line logged so far. */
