@@ -1,0 +1,111 @@
+package io.squashproxy.tests.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.squashproxy.tests.support.BenchTable;
+import io.squashproxy.tests.support.ProxyProcess;
+import io.squashproxy.tests.support.Scratch;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Issue #5 part 6: 20 simultaneous cold pulls of one image (20 skopeo processes released together) through a
+ * fresh proxy, against one cold pull through another fresh proxy, in the same run. Target: the 20 finish
+ * within 1.3 x the single pull, with one squash (the proxy's {@code squash_proxy_squashes_total}).
+ */
+class ConcurrentPullBenchmark {
+
+  static final int CLIENTS = 20;
+  private static final Pattern SQUASHES = Pattern.compile("^squash_proxy_squashes_total\\s+([0-9.eE+]+)",
+      Pattern.MULTILINE);
+
+  @Test
+  @Timeout(value = 30, unit = TimeUnit.MINUTES)
+  void twentyColdPullsAgainstOne() throws Exception {
+    int rounds = Integer.getInteger("bench.concurrencyRounds", 2);
+    List<Double> single = new ArrayList<>();
+    List<Double> many = new ArrayList<>();
+    List<Double> slowestClient = new ArrayList<>();
+    String ref = PullImage.REPO + ":" + PullImage.TAG;
+    try (PullImage img = PullImage.start(); Scratch work = Scratch.create("cpulls")) {
+      for (int i = 0; i < rounds; i++) {
+        try (ProxyProcess one = ProxyProcess.startForBenchmark(img.upstreamUrl(), null, List.of("-Xmx512m"));
+            ProxyProcess twenty = ProxyProcess.startForBenchmark(img.upstreamUrl(), null, List.of("-Xmx512m"))) {
+          double s = PullImage.pull(one.ref(ref), work.path(), "single").seconds();
+          long t0 = System.nanoTime();
+          List<Double> each = pullAtOnce(twenty.ref(ref), work);
+          double m = (System.nanoTime() - t0) / 1e9;
+          assertEquals(1, squashes(one), "squashes for the single pull");
+          assertEquals(1, squashes(twenty), "one squash for " + CLIENTS + " simultaneous pulls:\n" + twenty.tail());
+          double slowest = each.stream().mapToDouble(Double::doubleValue).max().orElseThrow();
+          System.out.printf("[bench] round %d: one cold pull %.2f s; %d at once %.2f s (slowest client %.2f s)%n",
+              i + 1, s, CLIENTS, m, slowest);
+          single.add(s);
+          many.add(m);
+          slowestClient.add(slowest);
+        }
+      }
+    }
+    double s = PullBenchmark.median(single);
+    double m = PullBenchmark.median(many);
+    new BenchTable("6-concurrency", "20 simultaneous cold pulls of one image vs one cold pull (skopeo)")
+        .row(CLIENTS + " cold pulls at once, all done, vs one cold pull", BenchTable.seconds(m),
+            BenchTable.seconds(s), m / s, "<= 1.30", m / s <= 1.3)
+        .fact("squashes for the " + CLIENTS + " pulls", "1 (squash_proxy_squashes_total)")
+        .fact("slowest of the " + CLIENTS + " clients", BenchTable.seconds(PullBenchmark.median(slowestClient)))
+        .note("Median of " + rounds + " rounds; each round starts two fresh proxies (empty caches) on the same "
+            + "upstream `docker-registry`: one pull through the first, then " + CLIENTS + " `skopeo copy` processes "
+            + "released together through the second. Same image as the pull benchmark.")
+        .note("The " + CLIENTS + " clients each fetch and hash the whole image, and on a small machine they share "
+            + "its cores with the squash: past the squash, the extra time is the clients' own work.")
+        .write();
+  }
+
+  private static List<Double> pullAtOnce(String ref, Scratch work) throws Exception {
+    CyclicBarrier start = new CyclicBarrier(CLIENTS);
+    ExecutorService pool = Executors.newFixedThreadPool(CLIENTS);
+    try {
+      List<Future<Double>> futures = new ArrayList<>();
+      for (int i = 0; i < CLIENTS; i++) {
+        String name = "c" + i;
+        futures.add(pool.submit(() -> {
+          start.await(1, TimeUnit.MINUTES);
+          return PullImage.pull(ref, work.path(), name).seconds();
+        }));
+      }
+      List<Double> out = new ArrayList<>();
+      for (Future<Double> f : futures) {
+        out.add(f.get(10, TimeUnit.MINUTES));
+      }
+      return out;
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  /** {@code squash_proxy_squashes_total} from the proxy's admin {@code /metrics}. */
+  static long squashes(ProxyProcess proxy) throws Exception {
+    HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    String body = http.send(HttpRequest.newBuilder(URI.create(proxy.adminUrl() + "/metrics")).GET().build(),
+        HttpResponse.BodyHandlers.ofString()).body();
+    Matcher mm = SQUASHES.matcher(body);
+    if (!mm.find()) {
+      throw new AssertionError("no squash_proxy_squashes_total in /metrics:\n" + body);
+    }
+    return (long) Double.parseDouble(mm.group(1));
+  }
+}
