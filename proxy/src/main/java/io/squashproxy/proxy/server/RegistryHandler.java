@@ -115,7 +115,9 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
         accept = AcceptHeader.parse(req.headers().getAll(HttpHeaderNames.ACCEPT));
         ifNoneMatch = req.headers().get(HttpHeaderNames.IF_NONE_MATCH);
         // A warm pull's manifest is in memory: answer here, with no executor hop and no pause in reading.
-        ServedManifest hot = service.cachedManifest(route, r.reference());
+        // Not while an earlier request's answer is pending (a pipelining client decoded in the same read):
+        // this answer must not overtake it.
+        ServedManifest hot = inFlight ? null : service.cachedManifest(route, r.reference());
         if (hot != null && (!MediaTypes.isIndex(hot.mediaType()) || accept.acceptsIndexes())) {
           sendNow(ctx, manifestResponse(hot, accept, ifNoneMatch, head), keepAlive);
           return;

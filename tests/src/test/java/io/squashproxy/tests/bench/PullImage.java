@@ -19,12 +19,16 @@ final class PullImage implements AutoCloseable {
 
   static final String REPO = "bench/app";
   static final String TAG = "1";
+  /** A small other image: pulled first, it warms a fresh server (JIT, connection pools) without caching ours. */
+  static final String WARMUP = "bench/warmup:1";
 
   final ImageBuilder image;
+  final ImageBuilder warmup;
   final DistributionRegistry upstream;
 
-  private PullImage(ImageBuilder image, DistributionRegistry upstream) {
+  private PullImage(ImageBuilder image, ImageBuilder warmup, DistributionRegistry upstream) {
     this.image = image;
+    this.warmup = warmup;
     this.upstream = upstream;
   }
 
@@ -32,18 +36,26 @@ final class PullImage implements AutoCloseable {
     Env.squashJar();
     Env.requireTools("docker-registry", "umoci", "skopeo");
     ImageBuilder image = ImageBuilder.create("app");
+    ImageBuilder warmup = null;
     DistributionRegistry upstream = null;
     try {
+      warmup = ImageBuilder.create("warmup");
+      warmup.layer("base", "mkdir -p bin data && cp " + Env.busybox() + " bin/busybox");
+      warmup.layer("data", "head -c 1048576 /dev/urandom > data/r && seq 1 100000 > data/n");
       image.layer("base", "mkdir -p bin data && cp " + Env.busybox() + " bin/busybox && ln -s busybox bin/sh");
       image.layer("random", "head -c 16777216 /dev/urandom > data/blob1");
       image.layer("text", "seq 1 2500000 > data/numbers && seq 1 7 2000000 > data/more");
       image.layer("update", "rm data/blob1 data/more && head -c 8388608 /dev/urandom > data/blob2 && echo 2 > data/v");
       upstream = DistributionRegistry.start();
       Skopeo.copy(image.skopeoRef(), upstream.ref(REPO + ":" + TAG));
-      return new PullImage(image, upstream);
+      Skopeo.copy(warmup.skopeoRef(), upstream.ref(WARMUP));
+      return new PullImage(image, warmup, upstream);
     } catch (RuntimeException | Error e) {
       if (upstream != null) {
         upstream.close();
+      }
+      if (warmup != null) {
+        warmup.close();
       }
       image.close();
       throw e;
@@ -93,7 +105,11 @@ final class PullImage implements AutoCloseable {
     try {
       upstream.close();
     } finally {
-      image.close();
+      try {
+        warmup.close();
+      } finally {
+        image.close();
+      }
     }
   }
 }
