@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import io.squashproxy.tests.support.BenchTable;
 import io.squashproxy.tests.support.ProxyProcess;
 import io.squashproxy.tests.support.Scratch;
+import io.squashproxy.tests.support.Skopeo;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -41,6 +42,7 @@ class ConcurrentPullBenchmark {
     List<Double> many = new ArrayList<>();
     List<Double> slowestClient = new ArrayList<>();
     List<Double> warmMany = new ArrayList<>();
+    List<Double> directMany = new ArrayList<>();
     List<Double> squashSingle = new ArrayList<>();
     List<Double> squashMany = new ArrayList<>();
     String ref = PullImage.REPO + ":" + PullImage.TAG;
@@ -65,11 +67,20 @@ class ConcurrentPullBenchmark {
           long t1 = System.nanoTime();
           pullAtOnce(twenty.ref(ref), work);
           double warm = (System.nanoTime() - t1) / 1e9;
+          // The same bytes from a server that does no squashing: the squashed image copied into the upstream
+          // Distribution registry, pulled by 20 clients at once straight from there.
+          if (i == 0) {
+            Skopeo.copy(twenty.ref(ref), img.upstream.ref("bench/squashed:1"));
+          }
+          long t2 = System.nanoTime();
+          pullAtOnce(img.upstream.ref("bench/squashed:1"), work);
+          double direct = (System.nanoTime() - t2) / 1e9;
+          directMany.add(direct);
           double squashOne = squashSeconds(one);
           double squashTwenty = squashSeconds(twenty);
           System.out.printf("[bench] round %d: one cold pull %.2f s (squash %.2f s); %d at once %.2f s (squash %.2f s,"
-              + " slowest client %.2f s); %d warm at once %.2f s%n", i + 1, s, squashOne, CLIENTS, m, squashTwenty,
-              slowest, CLIENTS, warm);
+              + " slowest client %.2f s); %d warm at once %.2f s; %d at once from Distribution %.2f s%n", i + 1, s,
+              squashOne, CLIENTS, m, squashTwenty, slowest, CLIENTS, warm, CLIENTS, direct);
           single.add(s);
           many.add(m);
           slowestClient.add(slowest);
@@ -90,12 +101,15 @@ class ConcurrentPullBenchmark {
             + " / " + BenchTable.seconds(PullBenchmark.median(squashMany)))
         .fact(CLIENTS + " warm pulls at once (all cached), for comparison",
             BenchTable.seconds(PullBenchmark.median(warmMany)))
+        .fact(CLIENTS + " pulls at once of the same squashed image straight from Distribution",
+            BenchTable.seconds(PullBenchmark.median(directMany)))
         .note("Median of " + rounds + " rounds; each round starts two fresh proxies (empty caches) on the same "
             + "upstream `docker-registry`, and warms both with a small other image; then one pull through the first, "
             + "and " + CLIENTS + " `skopeo copy` processes released together through the second. Same image as the "
             + "pull benchmark.")
-        .note("The " + CLIENTS + " clients each fetch and hash the whole image, and on a small machine they share "
-            + "its cores with the squash: past the squash, the extra time is the clients' own work.")
+        .note("Cold at once ~= the squash (once) + " + CLIENTS + " warm pulls at once; those take about what the same "
+            + "pulls straight from Distribution take: it is the clients' own work (" + CLIENTS + " skopeo processes "
+            + "fetching, hashing and writing the image on the machine's cores), not the proxy's serving.")
         .write();
   }
 
