@@ -46,7 +46,10 @@ public final class ProxyInitializer extends ChannelInitializer<SocketChannel> {
     }
     p.addLast("http", new HttpServerCodec(MAX_INITIAL_LINE, MAX_HEADER_SIZE, 8192));
     p.addLast("aggregate", new HttpObjectAggregator(MAX_CONTENT));
-    p.addLast("chunked", new ChunkedWriteHandler());
+    if (ssl != null) {
+      // Only TLS streams blobs in chunks; plain HTTP sends them as file regions (RegistryHandler's zeroCopy).
+      p.addLast("chunked", new ChunkedWriteHandler());
+    }
     if (auth != null) {
       p.addLast("auth", auth.get());
     }

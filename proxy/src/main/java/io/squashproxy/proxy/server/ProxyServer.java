@@ -5,13 +5,21 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.IoHandlerFactory;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import java.net.InetSocketAddress;
 
-/** A Netty listener: binds, reports the bound address, stops. */
+/**
+ * A Netty listener: binds, reports the bound address, stops. On Linux it uses the native epoll transport
+ * (fewer syscalls and copies per request than NIO; {@code -Dio.netty.transport.noNative=true} turns it
+ * off), elsewhere NIO.
+ */
 public final class ProxyServer implements AutoCloseable {
   private final EventLoopGroup boss;
   private final EventLoopGroup workers;
@@ -25,12 +33,14 @@ public final class ProxyServer implements AutoCloseable {
 
   public static ProxyServer start(InetSocketAddress address, ChannelInitializer<SocketChannel> initializer,
       int threads) throws InterruptedException {
-    EventLoopGroup boss = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
-    EventLoopGroup workers = new MultiThreadIoEventLoopGroup(threads, NioIoHandler.newFactory());
+    boolean epoll = Epoll.isAvailable();
+    IoHandlerFactory io = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
+    EventLoopGroup boss = new MultiThreadIoEventLoopGroup(1, io);
+    EventLoopGroup workers = new MultiThreadIoEventLoopGroup(threads, io);
     try {
       Channel ch = new ServerBootstrap()
           .group(boss, workers)
-          .channel(NioServerSocketChannel.class)
+          .channel(epoll ? EpollServerSocketChannel.class : NioServerSocketChannel.class)
           .option(ChannelOption.SO_BACKLOG, 1024)
           .childOption(ChannelOption.TCP_NODELAY, true)
           .childHandler(initializer)

@@ -17,6 +17,7 @@ import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.stream.ChunkedNioFile;
+import io.netty.util.AsciiString;
 import io.squashproxy.core.digest.Digest;
 import io.squashproxy.core.image.ImageIndex;
 import io.squashproxy.core.image.MediaTypes;
@@ -44,6 +45,7 @@ import org.slf4j.LoggerFactory;
 public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
   private static final Logger LOG = LoggerFactory.getLogger(RegistryHandler.class);
   static final String STALE_HEADER = "X-Squash-Proxy-Stale";
+  private static final AsciiString DOCKER_CONTENT_DIGEST = AsciiString.cached("Docker-Content-Digest");
 
   private final ImageService service;
   private final Upstreams upstreams;
@@ -104,14 +106,33 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
       send(ctx, Responses.bytes(HttpResponseStatus.OK, "application/json", "{}".getBytes(), head), keepAlive);
       return;
     }
+    Route route;
+    AcceptHeader accept = null;
+    String ifNoneMatch = null;
+    try {
+      route = upstreams.resolve(r.name(), r.param("ns"));
+      if (r.kind() == V2Request.Kind.MANIFEST) {
+        accept = AcceptHeader.parse(req.headers().getAll(HttpHeaderNames.ACCEPT));
+        ifNoneMatch = req.headers().get(HttpHeaderNames.IF_NONE_MATCH);
+        // A warm pull's manifest is in memory: answer here, with no executor hop and no pause in reading.
+        // Not while an earlier request's answer is pending (a pipelining client decoded in the same read):
+        // this answer must not overtake it.
+        ServedManifest hot = inFlight ? null : service.cachedManifest(route, r.reference());
+        if (hot != null && (!MediaTypes.isIndex(hot.mediaType()) || accept.acceptsIndexes())) {
+          sendNow(ctx, manifestResponse(hot, accept, ifNoneMatch, head), keepAlive);
+          return;
+        }
+      }
+    } catch (RuntimeException e) {
+      send(ctx, Responses.error(ErrorMapping.toRegistryError(e), head), keepAlive);
+      return;
+    }
     ctx.channel().config().setAutoRead(false);
     inFlight = true;
     CompletableFuture<Reply> reply;
     try {
-      Route route = upstreams.resolve(r.name(), r.param("ns"));
       reply = switch (r.kind()) {
-        case MANIFEST -> manifest(route, r.reference(), AcceptHeader.parse(req.headers().getAll(
-            HttpHeaderNames.ACCEPT)), req.headers().get(HttpHeaderNames.IF_NONE_MATCH), head);
+        case MANIFEST -> manifest(route, r.reference(), accept, ifNoneMatch, head);
         case BLOB -> {
           Digest digest = Digest.parse(r.reference());
           String rangeHeader = req.headers().get(HttpHeaderNames.RANGE);
@@ -148,25 +169,33 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
       }
       return CompletableFuture.completedFuture(m);
     }).thenApply(m -> {
-      if (!accept.accepts(m.mediaType()) && !MediaTypes.isIndex(m.mediaType())) {
-        throw new RegistryException(ErrorCode.MANIFEST_UNKNOWN, "the manifest is " + m.mediaType()
-            + ", which the Accept header does not allow");
-      }
-      String etag = "\"" + m.digest() + "\"";
-      FullHttpResponse resp = etag.equals(ifNoneMatch)
-          ? Responses.bytes(HttpResponseStatus.NOT_MODIFIED, m.mediaType(), new byte[0], true)
-          : Responses.bytes(HttpResponseStatus.OK, m.mediaType(), m.bytes(), head);
-      if (head || etag.equals(ifNoneMatch)) {
-        resp.headers().setInt(HttpHeaderNames.CONTENT_LENGTH, m.bytes().length);
-      }
-      resp.headers().set("Docker-Content-Digest", m.digest().toString());
-      resp.headers().set(HttpHeaderNames.ETAG, etag);
-      if (m.stale()) {
-        resp.headers().set(STALE_HEADER, "true");
-        resp.headers().add(HttpHeaderNames.WARNING, "110 squash-proxy \"Response is Stale\"");
-      }
+      FullHttpResponse resp = manifestResponse(m, accept, ifNoneMatch, head);
       return (ctx, keepAlive) -> send(ctx, resp, keepAlive);
     });
+  }
+
+  /** The manifest's bytes as they are (wrapped, not copied), with the registry's headers. */
+  private static FullHttpResponse manifestResponse(ServedManifest m, AcceptHeader accept, String ifNoneMatch,
+      boolean head) {
+    if (!accept.accepts(m.mediaType()) && !MediaTypes.isIndex(m.mediaType())) {
+      throw new RegistryException(ErrorCode.MANIFEST_UNKNOWN, "the manifest is " + m.mediaType()
+          + ", which the Accept header does not allow");
+    }
+    String etag = m.etag();
+    boolean notModified = ifNoneMatch != null && etag.equals(ifNoneMatch);
+    FullHttpResponse resp = notModified
+        ? Responses.bytes(HttpResponseStatus.NOT_MODIFIED, m.mediaType(), new byte[0], true)
+        : Responses.bytes(HttpResponseStatus.OK, m.mediaType(), m.bytes(), head);
+    if (head || notModified) {
+      resp.headers().setInt(HttpHeaderNames.CONTENT_LENGTH, m.bytes().length);
+    }
+    resp.headers().set(DOCKER_CONTENT_DIGEST, m.digestText());
+    resp.headers().set(HttpHeaderNames.ETAG, etag);
+    if (m.stale()) {
+      resp.headers().set(STALE_HEADER, "true");
+      resp.headers().add(HttpHeaderNames.WARNING, "110 squash-proxy \"Response is Stale\"");
+    }
+    return resp;
   }
 
   /** For clients that take no index: the linux/amd64 image, as Distribution serves them. */
@@ -283,6 +312,14 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
     record(ctx, resp.status(), resp.content().readableBytes());
     HttpUtil.setKeepAlive(resp, keepAlive);
     finish(ctx, ctx.writeAndFlush(resp), keepAlive);
+  }
+
+  /** {@link #send} for a response written while reading its request: reading was never paused. */
+  private void sendNow(ChannelHandlerContext ctx, FullHttpResponse resp, boolean keepAlive) {
+    record(ctx, resp.status(), resp.content().readableBytes());
+    HttpUtil.setKeepAlive(resp, keepAlive);
+    ctx.writeAndFlush(resp).addListener(keepAlive ? ChannelFutureListener.CLOSE_ON_FAILURE
+        : ChannelFutureListener.CLOSE);
   }
 
   private static void finish(ChannelHandlerContext ctx, ChannelFuture last, boolean keepAlive) {

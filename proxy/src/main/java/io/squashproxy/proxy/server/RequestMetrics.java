@@ -3,6 +3,7 @@ package io.squashproxy.proxy.server;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.net.SocketAddress;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -27,12 +28,25 @@ public final class RequestMetrics {
   }
 
   public void record(String route, String method, int status, long nanos) {
-    Timer.builder("squash_proxy_requests")
-        .description("client requests to the registry API")
-        .tag("route", route).tag("method", method).tag("status", Integer.toString(status))
-        .register(registry)
-        .record(nanos, TimeUnit.NANOSECONDS);
+    TimerKey key = new TimerKey(route, method, status);
+    Timer t = timers.get(key);
+    if (t == null) {
+      t = timers.computeIfAbsent(key, k -> Timer.builder("squash_proxy_requests")
+          .description("client requests to the registry API")
+          .tag("route", k.route()).tag("method", k.method()).tag("status", Integer.toString(k.status()))
+          .register(registry));
+    }
+    t.record(nanos, TimeUnit.NANOSECONDS);
   }
+
+  /**
+   * Registering a timer builds and sorts its tags and looks it up in the registry: too much for every
+   * request, so each combination is looked up once. The map holds no more than the registry already does
+   * (one timer per combination).
+   */
+  private record TimerKey(String route, String method, int status) {}
+
+  private final ConcurrentHashMap<TimerKey, Timer> timers = new ConcurrentHashMap<>();
 
   /** The access log line, when enabled: remote, method, URI, status, bytes, milliseconds. */
   public void log(SocketAddress remote, String method, String uri, int status, long bytes, long nanos) {

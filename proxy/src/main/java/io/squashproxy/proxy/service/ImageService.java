@@ -3,6 +3,7 @@ package io.squashproxy.proxy.service;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.github.benmanes.caffeine.cache.AsyncCache;
+import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import io.squashproxy.core.digest.Digest;
 import io.squashproxy.core.image.Descriptor;
@@ -69,6 +70,13 @@ public final class ImageService {
   private final ProxyStats stats;
   private final AsyncCache<SquashKey, ServedManifest> squashes;
   private final AsyncCache<BlobKey, StoredBlob> downloads;
+  /**
+   * Answers already given, for {@link #cachedManifest}: what a fresh tag's source digest became under a
+   * rule, and every manifest by its digest. Both are content-addressed (a source digest and a rule always
+   * give the same squashed bytes), so an entry never goes stale; the tag TTL is checked on each request.
+   */
+  private final Cache<SquashKey, ServedManifest> servedBySource;
+  private final Cache<Digest, ServedManifest> servedByDigest;
 
   private record SquashKey(String upstream, String repository, Digest source, SquashRule rule) {}
 
@@ -101,6 +109,8 @@ public final class ImageService {
     this.downloads = Caffeine.newBuilder().expireAfterWrite(Duration.ofSeconds(30)).maximumSize(10_000)
         .executor(io).buildAsync();
     this.lookups = Caffeine.newBuilder().executor(io).buildAsync();
+    this.servedBySource = Caffeine.newBuilder().maximumSize(10_000).executor(io).build();
+    this.servedByDigest = Caffeine.newBuilder().maximumSize(10_000).executor(io).build();
   }
 
   public ProxyStats stats() {
@@ -111,7 +121,8 @@ public final class ImageService {
   public CompletableFuture<ServedManifest> manifest(Route route, String reference) {
     if (Names.isDigest(reference)) {
       Digest d = Names.digest(reference, ErrorCode.MANIFEST_UNKNOWN);
-      return CompletableFuture.supplyAsync(() -> byDigest(route, d), io).thenCompose(f -> f);
+      return CompletableFuture.supplyAsync(() -> byDigest(route, d), io).thenCompose(f -> f)
+          .whenComplete((m, e) -> rememberByDigest(d, m));
     }
     if (!Names.isValidTag(reference)) {
       throw new RegistryException(ErrorCode.MANIFEST_UNKNOWN, "invalid tag: " + reference);
@@ -123,8 +134,38 @@ public final class ImageService {
           return tag.stale ? produced.thenApply(m -> {
             stats.staleServed.increment();
             return m.asStale();
-          }) : produced;
+          }) : produced.whenComplete((m, e) -> rememberBySource(route, tag.record.digest(), m));
         });
+  }
+
+  /**
+   * The answer to {@link #manifest} when it is already known in memory and needs no upstream check (a
+   * digest served before, or a tag within its TTL whose image was served before), else null. No I/O and
+   * no waiting, so the event loop can answer at once: the hot path of every warm pull.
+   */
+  public ServedManifest cachedManifest(Route route, String reference) {
+    if (Names.isDigest(reference)) {
+      return servedByDigest.getIfPresent(Names.digest(reference, ErrorCode.MANIFEST_UNKNOWN));
+    }
+    Optional<TagRecord> tag = tags.get(TagStore.key(route.upstream().name(), route.repository(), reference));
+    if (tag.isEmpty() || !tags.isFresh(tag.get())) {
+      return null;
+    }
+    return servedBySource.getIfPresent(
+        new SquashKey(route.upstream().name(), route.repository(), tag.get().digest(), route.rule()));
+  }
+
+  private void rememberBySource(Route route, Digest source, ServedManifest m) {
+    if (m != null && !m.stale()) {
+      servedBySource.put(new SquashKey(route.upstream().name(), route.repository(), source, route.rule()), m);
+      servedByDigest.put(m.digest(), m);
+    }
+  }
+
+  private void rememberByDigest(Digest requested, ServedManifest m) {
+    if (m != null && !m.stale() && m.digest().equals(requested)) {
+      servedByDigest.put(requested, m);
+    }
   }
 
   /** A blob: from the cache, re-made if it was a squashed blob that got evicted, else from upstream. */

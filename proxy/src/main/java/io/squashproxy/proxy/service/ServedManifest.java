@@ -3,12 +3,21 @@ package io.squashproxy.proxy.service;
 import io.squashproxy.core.digest.Digest;
 
 /**
- * A manifest to send, with its digest and media type.
+ * A manifest to send, with its digest and media type. The header values derived from the digest are
+ * computed once here, not on every request that serves the manifest.
  *
  * @param stale served from cache because upstream could not be reached to revalidate the tag
+ * @param digestText {@code digest.toString()}, the {@code Docker-Content-Digest} header
+ * @param etag the quoted digest, the {@code ETag} header
  */
-public record ServedManifest(byte[] bytes, String mediaType, Digest digest, boolean stale) {
+public record ServedManifest(byte[] bytes, String mediaType, Digest digest, boolean stale, String digestText,
+    String etag) {
+
+  public ServedManifest(byte[] bytes, String mediaType, Digest digest, boolean stale) {
+    this(bytes, mediaType, digest, stale, digest.toString(), "\"" + digest + "\"");
+  }
+
   public ServedManifest asStale() {
-    return new ServedManifest(bytes, mediaType, digest, true);
+    return new ServedManifest(bytes, mediaType, digest, true, digestText, etag);
   }
 }

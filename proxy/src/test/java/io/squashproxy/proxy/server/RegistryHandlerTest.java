@@ -227,4 +227,66 @@ class RegistryHandlerTest {
     assertEquals("app", r.json().path("name").asText());
     assertEquals("1.0", r.json().path("tags").get(0).asText());
   }
+
+  /** The response written during {@code writeInbound} itself, with no task run and no pool thread waited for. */
+  FullHttpResponse answeredAtOnce(String uri) {
+    DefaultFullHttpRequest req = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, uri);
+    req.headers().set("Accept", MediaTypes.OCI_MANIFEST);
+    channel.writeInbound(req);
+    Object o = channel.readOutbound();
+    assertTrue(o instanceof FullHttpResponse, "answered on the event loop at once, got " + o);
+    assertTrue(channel.config().isAutoRead(), "reading is never paused for a warm manifest");
+    return (FullHttpResponse) o;
+  }
+
+  @Test
+  void warmManifestsAreAnsweredOnTheEventLoopFromTheBytesInMemory() throws Exception {
+    Reply cold = send(HttpMethod.GET, "/v2/app/manifests/1.0", h -> h.set("Accept", MediaTypes.OCI_MANIFEST));
+    assertEquals(200, cold.status());
+    Digest squashed = Digest.parse(cold.headers().get("Docker-Content-Digest"));
+    int heads = upstream.manifestHeads.get();
+
+    for (String uri : new String[] {"/v2/app/manifests/1.0", "/v2/app/manifests/" + squashed}) {
+      FullHttpResponse r = answeredAtOnce(uri);
+      try {
+        assertEquals(200, r.status().code());
+        assertEquals(squashed.toString(), r.headers().get("Docker-Content-Digest"));
+        assertEquals("\"" + squashed + "\"", r.headers().get("ETag"));
+        assertEquals(MediaTypes.OCI_MANIFEST, r.headers().get("Content-Type"));
+        byte[] body = new byte[r.content().readableBytes()];
+        r.content().getBytes(r.content().readerIndex(), body);
+        assertArrayEquals(cold.body(), body);
+        assertEquals(body.length, r.headers().getInt("Content-Length"));
+      } finally {
+        r.release();
+      }
+    }
+    assertEquals(heads, upstream.manifestHeads.get(), "a fresh tag is not asked upstream");
+
+    // A client that does not take the type still gets the spec's error from the fast path.
+    DefaultFullHttpRequest req = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET,
+        "/v2/app/manifests/1.0");
+    req.headers().set("Accept", MediaTypes.DOCKER_MANIFEST);
+    channel.writeInbound(req);
+    FullHttpResponse refused = channel.readOutbound();
+    try {
+      assertEquals(404, refused.status().code());
+    } finally {
+      refused.release();
+    }
+  }
+
+  @Test
+  void aWarmTagPastItsTtlIsRevalidatedUpstream() throws Exception {
+    Reply first = send(HttpMethod.GET, "/v2/app/manifests/1.0", h -> h.set("Accept", MediaTypes.OCI_MANIFEST));
+    TestImage next = TestImage.oci().layer(LayerBuilder.layer().file("c", "new")).build();
+    upstream.push("library/app", "1.0", next);
+    Reply cached = send(HttpMethod.GET, "/v2/app/manifests/1.0", h -> h.set("Accept", MediaTypes.OCI_MANIFEST));
+    assertArrayEquals(first.body(), cached.body(), "within the TTL the tag is served from memory");
+
+    harness.advance(java.time.Duration.ofMinutes(6));
+    Reply moved = send(HttpMethod.GET, "/v2/app/manifests/1.0", h -> h.set("Accept", MediaTypes.OCI_MANIFEST));
+    assertEquals(200, moved.status());
+    assertTrue(!java.util.Arrays.equals(first.body(), moved.body()), "past the TTL the new image is served");
+  }
 }

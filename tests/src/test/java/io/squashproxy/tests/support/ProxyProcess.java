@@ -42,6 +42,8 @@ public final class ProxyProcess implements AutoCloseable {
   /** Set by {@link #startTls}: the listener speaks HTTPS; {@link #url()} and {@link #get} use this client. */
   private HttpClient tlsHttp;
 
+  private Path cacheDir;
+
   private ProxyProcess(Scratch scratch, Process process, int port, Path log, int adminPort) {
     this.scratch = scratch;
     this.process = process;
@@ -84,14 +86,27 @@ public final class ProxyProcess implements AutoCloseable {
    * on the same directory finds what the last one cached). {@code configYaml} may be null.
    */
   public static ProxyProcess startWithCache(String upstreamUrl, String configYaml, Path cacheDir) {
-    return start(upstreamUrl, configYaml, null, cacheDir);
+    return start(upstreamUrl, configYaml, null, cacheDir, TEST_JVM);
+  }
+
+  /** The JVM flags tests start the proxy with: small and quick to start, not tuned for speed. */
+  static final List<String> TEST_JVM = List.of("-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+      "-Xshare:auto");
+
+  /**
+   * As {@link #start(String, String)} with the JVM's own defaults (the optimising JIT, the default GC) as the
+   * container image runs it: for benchmarks. {@code jvmOptions} are added (e.g. a heap cap).
+   */
+  public static ProxyProcess startForBenchmark(String upstreamUrl, String configYaml, List<String> jvmOptions) {
+    return start(upstreamUrl, configYaml, null, null, jvmOptions);
   }
 
   private static ProxyProcess start(String upstreamUrl, String configYaml, SSLContext tls) {
-    return start(upstreamUrl, configYaml, tls, null);
+    return start(upstreamUrl, configYaml, tls, null, TEST_JVM);
   }
 
-  private static ProxyProcess start(String upstreamUrl, String configYaml, SSLContext tls, Path cacheDir) {
+  private static ProxyProcess start(String upstreamUrl, String configYaml, SSLContext tls, Path cacheDir,
+      List<String> jvmOptions) {
     Path jar = Env.squashJar();
     Scratch scratch = Scratch.create("proxy");
     try {
@@ -105,20 +120,22 @@ public final class ProxyProcess implements AutoCloseable {
         int port = DistributionRegistry.freePort();
         int admin = DistributionRegistry.freePort();
         Path log = scratch.resolve("proxy-" + attempt + ".log");
-        List<String> cmd = new ArrayList<>(List.of(Env.java().toString(),
-            "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
-            "-jar", jar.toString(), "serve"));
+        List<String> cmd = new ArrayList<>(List.of(Env.java().toString()));
+        cmd.addAll(jvmOptions);
+        cmd.addAll(List.of("-jar", jar.toString(), "serve"));
         if (config != null) {
           cmd.addAll(List.of("--config", config.toString()));
         }
+        Path cache = cacheDir != null ? cacheDir : scratch.resolve("cache-" + attempt);
         cmd.addAll(List.of("--upstream", upstreamUrl,
             "--listen", "127.0.0.1:" + port,
             "--admin-listen", "127.0.0.1:" + admin,
-            "--cache-dir", (cacheDir != null ? cacheDir : scratch.resolve("cache-" + attempt)).toString()));
+            "--cache-dir", cache.toString()));
         Process p = Proc.of(cmd).env("SQUASH_LOG_LEVEL", "INFO").startBackground(log);
         try {
           waitReady(p, port, log, tls);
           ProxyProcess started = new ProxyProcess(scratch, p, port, log, admin);
+          started.cacheDir = cache;
           started.tlsHttp = tls == null ? null : client(tls, Duration.ofSeconds(5));
           return started;
         } catch (AssertionError e) {
@@ -171,6 +188,16 @@ public final class ProxyProcess implements AutoCloseable {
 
   public String log() {
     return Proc.readQuietly(log);
+  }
+
+  /** The proxy's process id (for CPU accounting and profilers in benchmarks). */
+  public long pid() {
+    return process.pid();
+  }
+
+  /** The cache directory this instance serves from. */
+  public Path cacheDir() {
+    return cacheDir;
   }
 
   public boolean isAlive() {
