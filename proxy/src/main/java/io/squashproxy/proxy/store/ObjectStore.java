@@ -30,6 +30,9 @@ public interface ObjectStore extends AutoCloseable {
    */
   boolean putIfAbsent(String key, byte[] bytes) throws IOException;
 
+  /** Whether {@link #putIfAbsent} is atomic in the store itself (else it is a check, then a put). */
+  boolean conditionalPuts();
+
   /** Uploads a file, in parts when it is large; aborted (nothing visible) when any part fails. */
   void putFile(String key, Path file) throws IOException;
 

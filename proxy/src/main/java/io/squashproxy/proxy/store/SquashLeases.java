@@ -14,7 +14,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Saves duplicate squashes across replicas: before squashing, a replica claims the squash with a conditional
- * put of {@code leases/HASH} ({@code If-None-Match: *}). A replica that finds the claim taken waits for the
+ * put of {@code leases/HASH} ({@code If-None-Match: *}; where the store ignores that, a put and a read-back
+ * after a pause, so the last of racing writers wins). A replica that finds the claim taken waits for the
  * claimant's record to be published, up to the lease's length from when it was taken, then squashes
  * itself. A lease older than that (its holder died) is taken over.
  *
@@ -95,7 +96,7 @@ public final class SquashLeases {
     String object = "leases/" + Digest.sha256(key.getBytes(StandardCharsets.UTF_8)).hex();
     try {
       for (int attempt = 0; attempt < 2; attempt++) {
-        if (shared.putIfAbsent(object, owner.getBytes(StandardCharsets.UTF_8))) {
+        if (shared.putIfAbsent(object, owner.getBytes(StandardCharsets.UTF_8)) && confirmed(object)) {
           return held(object);
         }
         Optional<Instant> taken = shared.lastModified(object);
@@ -128,6 +129,19 @@ public final class SquashLeases {
       Thread.currentThread().interrupt();
       return NOTHING;
     }
+  }
+
+  /**
+   * Where the store cannot put conditionally, two replicas may both have found the key free and written
+   * it: after a pause both read it back, and only the last writer (whose id the store now holds, as S3
+   * reads are consistent after writes) goes on.
+   */
+  private boolean confirmed(String object) throws IOException, InterruptedException {
+    if (shared.conditionalPuts()) {
+      return true;
+    }
+    sleeper.sleep(poll);
+    return shared.get(object).map(b -> new String(b, StandardCharsets.UTF_8).equals(owner)).orElse(false);
   }
 
   private Lease held(String object) {

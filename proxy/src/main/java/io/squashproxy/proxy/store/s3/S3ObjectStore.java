@@ -66,6 +66,8 @@ public final class S3ObjectStore implements ObjectStore {
   private final String bucket;
   private final String prefix;
   private final long partSize;
+  /** Whether the store honours {@code If-None-Match: *} on PUT (AWS since 2024, MinIO, R2; not s3proxy). */
+  private volatile boolean conditionalPuts = true;
 
   S3ObjectStore(S3Client s3, String bucket, String prefix, long partSize) {
     this.s3 = s3;
@@ -97,13 +99,29 @@ public final class S3ObjectStore implements ObjectStore {
     return DefaultCredentialsProvider.builder().build();
   }
 
-  /** Fails with a message naming the bucket when it cannot be reached (wrong endpoint, credentials, name). */
+  /**
+   * Fails with a message naming the bucket when it cannot be reached (wrong endpoint, credentials, name),
+   * and finds out whether the store honours conditional puts (two conditional PUTs of one probe key).
+   */
   public void check() throws IOException {
     try {
       s3.headBucket(r -> r.bucket(bucket));
     } catch (SdkException e) {
       throw new IOException("storage.s3: cannot use bucket " + bucket + ": " + e.getMessage(), e);
     }
+    String probe = "probes/conditional-put-" + java.util.UUID.randomUUID();
+    boolean first = conditionalPut(probe, new byte[0]);
+    boolean second = conditionalPut(probe, new byte[0]);
+    delete(probe);
+    conditionalPuts = first && !second;
+    if (!conditionalPuts) {
+      LOG.info("{} ignores If-None-Match on PUT: squash leases fall back to check-then-put", describe());
+    }
+  }
+
+  @Override
+  public boolean conditionalPuts() {
+    return conditionalPuts;
   }
 
   private String k(String key) {
@@ -183,6 +201,17 @@ public final class S3ObjectStore implements ObjectStore {
 
   @Override
   public boolean putIfAbsent(String key, byte[] bytes) throws IOException {
+    if (!conditionalPuts) {
+      if (exists(key)) {
+        return false;
+      }
+      put(key, bytes);
+      return true;
+    }
+    return conditionalPut(key, bytes);
+  }
+
+  private boolean conditionalPut(String key, byte[] bytes) throws IOException {
     try {
       s3.putObject(r -> r.bucket(bucket).key(k(key)).ifNoneMatch("*").contentLength((long) bytes.length),
           RequestBody.fromBytes(bytes));
