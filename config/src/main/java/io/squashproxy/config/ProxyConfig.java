@@ -74,7 +74,8 @@ public record ProxyConfig(
    * @param accessKeyId with {@code secretAccessKey}; both absent means the standard AWS chain (environment,
    *     profile, web identity, container and instance roles)
    * @param partSize uploads larger than this go in parts (at least 5MiB, S3's minimum)
-   * @param lease how long one replica's claim on a squash holds others back (0 turns claims off)
+   * @param lease how long a claim on a squash that its replica stopped renewing holds others back (0 turns
+   *     claims off); the holder renews it every third of this while it squashes
    */
   public record S3(String bucket, String prefix, String endpoint, String region, Boolean pathStyle,
       String accessKeyId, String secretAccessKey, ByteSize partSize, Duration lease) {}
@@ -130,7 +131,7 @@ public record ProxyConfig(
         s.pathStyle() != null ? s.pathStyle() : s.endpoint() != null && !s.endpoint().isBlank(),
         blankToNull(s.accessKeyId()), blankToNull(s.secretAccessKey()),
         s.partSize() == null ? new ByteSize(64L << 20) : s.partSize(),
-        s.lease() == null ? Duration.ofMinutes(5) : s.lease()));
+        s.lease() == null ? Duration.ofSeconds(30) : s.lease()));
   }
 
   private static Upstream upstreamDefaults(Upstream u) {

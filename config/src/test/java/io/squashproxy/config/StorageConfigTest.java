@@ -35,7 +35,7 @@ class StorageConfigTest {
     assertEquals("id", s3.accessKeyId());
     assertEquals("secret", s3.secretAccessKey());
     assertEquals(64L << 20, s3.partSize().bytes());
-    assertEquals(Duration.ofMinutes(5), s3.lease());
+    assertEquals(Duration.ofSeconds(30), s3.lease());
   }
 
   @Test

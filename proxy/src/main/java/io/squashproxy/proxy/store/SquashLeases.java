@@ -15,9 +15,9 @@ import org.slf4j.LoggerFactory;
 /**
  * Saves duplicate squashes across replicas: before squashing, a replica claims the squash with a conditional
  * put of {@code leases/HASH} ({@code If-None-Match: *}; where the store ignores that, a put and a read-back
- * after a pause, so the last of racing writers wins). A replica that finds the claim taken waits for the
- * claimant's record to be published, up to the lease's length from when it was taken, then squashes
- * itself. A lease older than that (its holder died) is taken over.
+ * after a pause, so the last of racing writers wins). The holder rewrites the claim every third of the
+ * lease's length while it squashes. A replica that finds the claim taken waits for the claimant's record to
+ * be published; a claim not rewritten for the lease's length (its holder died or hangs) is taken over.
  *
  * <p>Nothing depends on this for correctness: squash output is reproducible and every write idempotent, so
  * a store without conditional puts, a lost lease or a crashed holder costs only repeated work. Single
@@ -66,6 +66,12 @@ public final class SquashLeases {
   private final LongSupplier wallMillis;
   private final Sleeper sleeper;
   private final String owner = UUID.randomUUID().toString();
+  private static final java.util.concurrent.ScheduledExecutorService HEARTBEAT =
+      java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "squash-lease-heartbeat");
+        t.setDaemon(true);
+        return t;
+      });
 
   public SquashLeases(ObjectStore shared, Duration length, Duration poll, LongSupplier wallMillis,
       Sleeper sleeper) {
@@ -81,7 +87,7 @@ public final class SquashLeases {
   }
 
   public static SquashLeases over(ObjectStore shared, Duration length) {
-    return new SquashLeases(shared, length, Duration.ofMillis(250), System::currentTimeMillis,
+    return new SquashLeases(shared, length, Duration.ofMillis(500), System::currentTimeMillis,
         d -> Thread.sleep(d.toMillis()));
   }
 
@@ -99,26 +105,23 @@ public final class SquashLeases {
         if (shared.putIfAbsent(object, owner.getBytes(StandardCharsets.UTF_8)) && confirmed(object)) {
           return held(object);
         }
-        Optional<Instant> taken = shared.lastModified(object);
-        if (taken.isEmpty()) {
-          continue; // released just now: claim again
-        }
-        long until = taken.get().toEpochMilli() + length.toMillis();
-        while (wallMillis.getAsLong() < until) {
+        while (true) {
           if (published.getAsBoolean()) {
             return PUBLISHED;
           }
-          sleeper.sleep(poll);
-          if (!shared.exists(object)) {
+          Optional<Instant> taken = shared.lastModified(object);
+          if (taken.isEmpty()) {
             break; // released (published or failed): look once more, then claim
           }
+          if (wallMillis.getAsLong() >= taken.get().toEpochMilli() + length.toMillis()) {
+            LOG.info("{}: the lease on {} was not renewed for {}; taking it over", key, object, length);
+            shared.delete(object);
+            break;
+          }
+          sleeper.sleep(poll);
         }
         if (published.getAsBoolean()) {
           return PUBLISHED;
-        }
-        if (wallMillis.getAsLong() >= until) {
-          LOG.info("{}: the lease on {} expired unpublished; taking it over", key, object);
-          shared.delete(object);
         }
       }
       return NOTHING;
@@ -145,6 +148,14 @@ public final class SquashLeases {
   }
 
   private Lease held(String object) {
+    long every = Math.max(1, length.toMillis() / 3);
+    var renewal = HEARTBEAT.scheduleWithFixedDelay(() -> {
+      try {
+        shared.put(object, owner.getBytes(StandardCharsets.UTF_8));
+      } catch (IOException e) {
+        LOG.warn("cannot renew {}: {}", object, e.getMessage());
+      }
+    }, every, every, java.util.concurrent.TimeUnit.MILLISECONDS);
     return new Lease() {
       @Override
       public boolean publishedElsewhere() {
@@ -153,6 +164,7 @@ public final class SquashLeases {
 
       @Override
       public void close() {
+        renewal.cancel(false);
         try {
           shared.delete(object);
         } catch (IOException e) {
