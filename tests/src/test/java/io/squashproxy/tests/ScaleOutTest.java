@@ -67,6 +67,7 @@ class ScaleOutTest {
     Env.squashJar();
     Env.requireRoot("umoci keeping owners");
     Env.requireTools("docker-registry", "umoci", "skopeo", "nginx");
+    long t0 = System.nanoTime();
     work = Scratch.create("scale-out");
     image = ImageBuilder.create("scale");
     // Incompressible content, so a squash takes long enough for concurrent pulls to overlap it.
@@ -77,6 +78,7 @@ class ScaleOutTest {
     for (String repo : List.of("scale/seq", "scale/burst", "scale/stop", "scale/restart")) {
       Skopeo.copy(image.skopeoRef(), registry.ref(repo + ":1"), "--format", "v2s2");
     }
+    long t1 = System.nanoTime();
     s3 = S3Server.start();
     config = s3.storageYaml("replicas/", "20s") + "limits:\n  concurrentSquashes: 2\n";
     // Started side by side: three JVMs starting one after another would cost the CI budget twice over.
@@ -88,6 +90,8 @@ class ScaleOutTest {
       replicas.add(f.join());
     }
     lb = NginxBalancer.start(replicas.stream().map(ProxyProcess::host).toList());
+    System.out.printf("scale-out setup: image and pushes %.1fs, s3proxy + 3 replicas + nginx %.1fs%n",
+        (t1 - t0) / 1e9, (System.nanoTime() - t1) / 1e9);
   }
 
   @AfterAll
@@ -193,6 +197,7 @@ class ScaleOutTest {
       }
       assertEquals(1, digests.size(), "every client got the same image: " + digests);
       long made = totalSquashes() - before;
+      System.out.println("scale-out: " + clients + " concurrent cold pulls made " + made + " squash(es)");
       assertTrue(made >= 1 && made <= 3, "at most one squash per replica, got " + made + logs());
       assertEquals(digests, digestsByReplica("scale/burst"));
     } finally {
@@ -211,6 +216,7 @@ class ScaleOutTest {
     replicas.get(1).close();
     boolean done = pull.waitFor(3, TimeUnit.MINUTES);
     assertTrue(done, "the interrupted pull ended");
+    System.out.println("scale-out: the pull during the stop exited " + pull.exitValue());
     // Whether the first attempt survived depends on which replica held its connection: a retry must work,
     // and so must every pull after it while the replica stays down.
     for (int i = 0; i < 3; i++) {
