@@ -366,40 +366,58 @@ public final class ImageService {
     } catch (InvalidImageException e) {
       return source; // schema 1, artifacts, Helm charts and the like pass through
     }
-    if (route.rule().mode() != SquashRule.Mode.BASE) {
-      // Another replica (or this one before a restart) may have squashed it: then no layer is fetched. Only
-      // base mode needs the image's blobs to know its options.
-      Optional<ServedManifest> published = published(route, source,
-          options(route, manifest, platform).describe());
-      if (published.isPresent()) {
-        return published.get();
+    // Options known before any blob is read (all modes but base): look for a squash another replica (or this
+    // one before a restart) made, and claim the squash before fetching layers, so that replicas racing for
+    // one cold image do not all fetch its layers upstream.
+    SquashLeases.Lease lease = null;
+    try {
+      if (route.rule().mode() != SquashRule.Mode.BASE) {
+        String early = options(route, manifest, platform).describe();
+        Optional<ServedManifest> published = published(route, source, early);
+        if (published.isPresent()) {
+          return published.get();
+        }
+        lease = claim(route, source, early);
+        if (lease.publishedElsewhere()) {
+          published = published(route, source, early);
+          if (published.isPresent()) {
+            return published.get();
+          }
+        }
       }
-    }
-    // Everything the squash reads is fetched (and verified) first, in parallel: an upstream failure then
-    // fails the request instead of being mistaken for a broken image.
-    List<CompletableFuture<StoredBlob>> fetches = new ArrayList<>();
-    fetches.add(ensureBlob(route, manifest.config().digest()));
-    manifest.layers().forEach(l -> fetches.add(ensureBlob(route, l.digest())));
-    CompletableFuture.allOf(fetches.toArray(CompletableFuture[]::new)).join();
+      // Everything the squash reads is fetched (and verified) first, in parallel: an upstream failure then
+      // fails the request instead of being mistaken for a broken image.
+      List<CompletableFuture<StoredBlob>> fetches = new ArrayList<>();
+      fetches.add(ensureBlob(route, manifest.config().digest()));
+      manifest.layers().forEach(l -> fetches.add(ensureBlob(route, l.digest())));
+      CompletableFuture.allOf(fetches.toArray(CompletableFuture[]::new)).join();
 
-    SquashOptions options = options(route, manifest, platform);
-    String optionsText = options.describe();
-    Optional<ServedManifest> done = published(route, source, optionsText);
-    if (done.isPresent()) {
-      return done.get();
-    }
-    String squashKey = SquashRecords.sourceKey(route.upstream().name(), route.repository(), source.digest(),
-        optionsText);
-    try (SquashLeases.Lease lease = leases.claim(squashKey,
-        () -> published(route, source, optionsText).isPresent())) {
-      if (lease.publishedElsewhere()) {
-        done = published(route, source, optionsText);
-        if (done.isPresent()) {
-          return done.get();
+      SquashOptions options = options(route, manifest, platform);
+      String optionsText = options.describe();
+      Optional<ServedManifest> done = published(route, source, optionsText);
+      if (done.isPresent()) {
+        return done.get();
+      }
+      if (lease == null) {
+        lease = claim(route, source, optionsText);
+        if (lease.publishedElsewhere()) {
+          done = published(route, source, optionsText);
+          if (done.isPresent()) {
+            return done.get();
+          }
         }
       }
       return squashNow(route, source, options, optionsText);
+    } finally {
+      if (lease != null) {
+        lease.close();
+      }
     }
+  }
+
+  private SquashLeases.Lease claim(Route route, ServedManifest source, String optionsText) {
+    return leases.claim(SquashRecords.sourceKey(route.upstream().name(), route.repository(), source.digest(),
+        optionsText), () -> published(route, source, optionsText).isPresent());
   }
 
   /** A squash of this source with these options that was made and stored before, here or by a replica. */
