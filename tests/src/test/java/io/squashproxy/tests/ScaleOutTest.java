@@ -200,6 +200,11 @@ class ScaleOutTest {
       System.out.println("scale-out: " + clients + " concurrent cold pulls made " + made + " squash(es)");
       assertTrue(made >= 1 && made <= 3, "at most one squash per replica, got " + made + logs());
       assertEquals(digests, digestsByReplica("scale/burst"));
+      // Claimed before its layers are fetched, the squash also fetches each upstream layer about once.
+      java.util.Map<String, Integer> gets = registry.blobGets("scale/burst");
+      System.out.println("scale-out: upstream blob GETs for the burst " + gets.values());
+      assertTrue(gets.values().stream().allMatch(n -> n <= 3), "each layer fetched upstream at most once per "
+          + "replica, not once per client: " + gets);
     } finally {
       pool.shutdownNow();
     }
