@@ -18,7 +18,8 @@ public record ProxyConfig(
     Squash squash,
     Limits limits,
     Logging logging,
-    Auth auth) {
+    Auth auth,
+    Storage storage) {
 
   public static final String DEFAULT_LISTEN = "0.0.0.0:5000";
   public static final String DEFAULT_ADMIN_LISTEN = "127.0.0.1:5001";
@@ -102,9 +103,29 @@ public record ProxyConfig(
    * @param anonymous whether clients without credentials may pull
    */
   public record AccessRule(String match, List<String> users, Boolean anonymous) {}
+  /**
+   * Where the cache lives besides {@code cache.directory}. Without {@code s3} the local directory is the
+   * whole cache (one instance); with it, replicas share the bucket and the directory becomes a bounded
+   * read-through tier in front of it.
+   */
+  public record Storage(S3 s3) {}
+
+  /**
+   * An S3-compatible bucket shared by every replica.
+   *
+   * @param endpoint {@code https://host[:port]} of a non-AWS store (MinIO, Ceph, R2...); null for AWS
+   * @param pathStyle {@code http://endpoint/bucket/key} instead of {@code http://bucket.endpoint/key}
+   * @param accessKeyId with {@code secretAccessKey}; both absent means the standard AWS chain (environment,
+   *     profile, web identity, container and instance roles)
+   * @param partSize uploads larger than this go in parts (at least 5MiB, S3's minimum)
+   * @param lease how long a claim on a squash that its replica stopped renewing holds others back (0 turns
+   *     claims off); the holder renews it every third of this while it squashes
+   */
+  public record S3(String bucket, String prefix, String endpoint, String region, Boolean pathStyle,
+      String accessKeyId, String secretAccessKey, ByteSize partSize, Duration lease) {}
 
   public static ProxyConfig defaults() {
-    return new ProxyConfig(null, null, null, null, null, null, null, null, null).withDefaults();
+    return new ProxyConfig(null, null, null, null, null, null, null, null, null, null).withDefaults();
   }
 
   /** This config with every absent value filled with its default. */
@@ -144,7 +165,8 @@ public record ProxyConfig(
                 r.maxRetryAfter() == null ? Duration.ofSeconds(30) : r.maxRetryAfter())),
         new Logging(g.level() == null ? "info" : g.level(), Boolean.TRUE.equals(g.json()),
             Boolean.TRUE.equals(g.accessLog())),
-        authDefaults(auth));
+        authDefaults(auth),
+        storageDefaults(storage));
   }
 
   public static final String DEFAULT_REALM = "squash-proxy";
@@ -162,6 +184,23 @@ public record ProxyConfig(
             .map(r -> new AccessRule(r.match(), r.users() == null ? null : List.copyOf(r.users()),
                 Boolean.TRUE.equals(r.anonymous())))
             .toList());
+  }
+
+  private static Storage storageDefaults(Storage st) {
+    if (st == null || st.s3() == null) {
+      return new Storage(null);
+    }
+    S3 s = st.s3();
+    String prefix = s.prefix() == null ? "" : s.prefix();
+    if (!prefix.isEmpty() && !prefix.endsWith("/")) {
+      prefix = prefix + "/";
+    }
+    return new Storage(new S3(s.bucket(), prefix, blankToNull(s.endpoint()),
+        s.region() == null || s.region().isBlank() ? "us-east-1" : s.region(),
+        s.pathStyle() != null ? s.pathStyle() : s.endpoint() != null && !s.endpoint().isBlank(),
+        blankToNull(s.accessKeyId()), blankToNull(s.secretAccessKey()),
+        s.partSize() == null ? new ByteSize(64L << 20) : s.partSize(),
+        s.lease() == null ? Duration.ofSeconds(30) : s.lease()));
   }
 
   private static Upstream upstreamDefaults(Upstream u) {
@@ -250,6 +289,24 @@ public record ProxyConfig(
     }
     if (cache.maxSize().bytes() < (1 << 20)) {
       out.add("cache.maxSize: must be at least 1MiB");
+    }
+    if (storage != null && storage.s3() != null) {
+      S3 s3 = storage.s3();
+      if (s3.bucket() == null || s3.bucket().isBlank()) {
+        out.add("storage.s3.bucket: required");
+      }
+      if (s3.endpoint() != null && !(s3.endpoint().startsWith("http://") || s3.endpoint().startsWith("https://"))) {
+        out.add("storage.s3.endpoint: must start with http:// or https://");
+      }
+      if ((s3.accessKeyId() == null) != (s3.secretAccessKey() == null)) {
+        out.add("storage.s3.accessKeyId: accessKeyId and secretAccessKey go together");
+      }
+      if (s3.partSize() != null && s3.partSize().bytes() < (5L << 20)) {
+        out.add("storage.s3.partSize: must be at least 5MiB");
+      }
+      if (s3.prefix() != null && s3.prefix().startsWith("/")) {
+        out.add("storage.s3.prefix: must not start with /");
+      }
     }
     if (limits.concurrentSquashes() < 1) {
       out.add("limits.concurrentSquashes: must be at least 1");

@@ -75,7 +75,7 @@ public final class ServeCommand implements Callable<Integer> {
     }
     ProxyConfig out = new ProxyConfig(listen != null ? listen : c.listen(), c.tls(),
         adminListen != null ? new ProxyConfig.Admin(adminListen) : c.admin(), ups, cache, c.squash(),
-        c.limits(), c.logging(), c.auth()).withDefaults();
+        c.limits(), c.logging(), c.auth(), c.storage()).withDefaults();
     var problems = out.problems();
     if (!problems.isEmpty()) {
       throw new ConfigException(String.join("; ", problems));

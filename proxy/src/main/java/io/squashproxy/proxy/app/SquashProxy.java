@@ -22,8 +22,13 @@ import io.squashproxy.proxy.service.Rules;
 import io.squashproxy.proxy.service.SquashRule;
 import io.squashproxy.proxy.service.Upstreams;
 import io.squashproxy.proxy.store.ContentStore;
+import io.squashproxy.proxy.store.ObjectStore;
+import io.squashproxy.proxy.store.SquashLeases;
 import io.squashproxy.proxy.store.SquashRecords;
+import io.squashproxy.proxy.store.Storage;
 import io.squashproxy.proxy.store.TagStore;
+import io.squashproxy.proxy.store.TieredStorage;
+import io.squashproxy.proxy.store.s3.S3ObjectStore;
 import io.squashproxy.proxy.upstream.Upstream;
 import io.squashproxy.proxy.upstream.JibUpstream;
 import io.squashproxy.proxy.upstream.Retrier;
@@ -49,14 +54,16 @@ public final class SquashProxy implements AutoCloseable {
   private final ExecutorService squashPool;
   private final Upstreams upstreams;
   private final ImageService service;
-  private final ContentStore store;
+  private final Storage store;
   private final ProxyServer server;
   private final ProxyServer admin;
   /** Null for an open proxy (no {@code auth} config). */
   private AccessControl access;
+  private final ObjectStore shared;
 
   private SquashProxy(ExecutorService io, ExecutorService squashPool, Upstreams upstreams, ImageService service,
-      ContentStore store, ProxyServer server, ProxyServer admin) {
+      Storage store, ProxyServer server, ProxyServer admin, ObjectStore shared) {
+    this.shared = shared;
     this.io = io;
     this.squashPool = squashPool;
     this.upstreams = upstreams;
@@ -81,6 +88,7 @@ public final class SquashProxy implements AutoCloseable {
     AtomicBoolean ready = new AtomicBoolean();
     AtomicReference<StatusPage> page = new AtomicReference<>();
     ProxyServer admin = null;
+    ObjectStore shared = null;
     try {
       // The admin listener comes up first, so /healthz answers and /readyz says "not yet" while the cache
       // index loads.
@@ -89,22 +97,28 @@ public final class SquashProxy implements AutoCloseable {
               ? "<!DOCTYPE html><title>Squash Proxy</title><p>Loading the cache index&hellip;</p>"
               : page.get().render())), 1);
       Path dir = config.cache().directory();
-      ContentStore store = new ContentStore(dir, config.cache().maxSize().bytes(),
+      ContentStore local = new ContentStore(dir, config.cache().maxSize().bytes(),
           config.cache().memoryEntries(), io);
-      store.open();
-      TagStore tags = new TagStore(dir, store.tmpDir(), config.cache().tagTtl(), ticker);
+      local.open();
+      shared = sharedStore(config.storage().s3());
+      // With a shared store the local directory is a bounded read-through tier in front of it.
+      Storage store = shared == null ? local : new TieredStorage(local, shared);
+      TagStore tags = new TagStore(dir, local.tmpDir(), config.cache().tagTtl(), ticker, shared,
+          System::currentTimeMillis);
       tags.open();
-      SquashRecords records = new SquashRecords(dir, store.tmpDir());
+      SquashRecords records = new SquashRecords(dir, local.tmpDir(), shared);
       records.open();
-      ProxyMeters.bindCache(meters, store);
+      SquashLeases leases = shared == null ? SquashLeases.none()
+          : SquashLeases.over(shared, config.storage().s3().lease());
+      ProxyMeters.bindCache(meters, local);
       Rules rules = rules(config);
       List<UpstreamSettings> settings = config.upstreams().stream().map(u -> settings(u, config)).toList();
       ProxyStats stats = new ProxyStats(meters);
       Upstreams upstreams = new Upstreams(settings, rules,
           upstreamFactory != null ? upstreamFactory : s -> jibUpstream(s, stats));
-      ImageService service = new ImageService(upstreams, store, tags, records, io, squashPool,
+      ImageService service = new ImageService(upstreams, store, tags, records, leases, io, squashPool,
           config.limits().maxImageSize().bytes(), stats);
-      page.set(new StatusPage(records, stats, store));
+      page.set(new StatusPage(records, stats, local));
       SslContext ssl = sslContext(config);
       int idle = (int) Math.max(1, config.limits().idleTimeout().toSeconds());
       RequestMetrics requestMetrics = new RequestMetrics(meters, config.logging().accessLog());
@@ -126,12 +140,15 @@ public final class SquashProxy implements AutoCloseable {
         throw e;
       }
       ready.set(true);
-      SquashProxy proxy = new SquashProxy(io, squashPool, upstreams, service, store, server, admin);
+      SquashProxy proxy = new SquashProxy(io, squashPool, upstreams, service, store, server, admin, shared);
       proxy.access = access;
       return proxy;
     } catch (IOException | InterruptedException | RuntimeException e) {
       if (admin != null) {
         admin.close();
+      }
+      if (shared != null) {
+        shared.close();
       }
       io.shutdownNow();
       squashPool.shutdownNow();
@@ -151,7 +168,12 @@ public final class SquashProxy implements AutoCloseable {
     return service;
   }
 
+  /** The local disk store (the local tier when a shared store is configured). */
   public ContentStore store() {
+    return store.local();
+  }
+
+  public Storage storage() {
     return store;
   }
 
@@ -176,6 +198,32 @@ public final class SquashProxy implements AutoCloseable {
     io.shutdownNow();
     squashPool.shutdownNow();
     upstreams.close();
+    if (shared != null) {
+      shared.close();
+    }
+  }
+
+  /** The shared bucket of {@code storage.s3}, checked reachable; null without one. */
+  static ObjectStore sharedStore(ProxyConfig.S3 s3) throws IOException {
+    if (s3 == null) {
+      return null;
+    }
+    S3ObjectStore store = S3ObjectStore.create(new S3ObjectStore.Settings(s3.bucket(), s3.prefix(),
+        s3.endpoint() == null ? null : URI.create(s3.endpoint()), s3.region(), s3.pathStyle(), s3.accessKeyId(),
+        s3.secretAccessKey(), s3.partSize().bytes()));
+    try {
+      store.check();
+      // Parts of uploads a crashed replica left: a day is far longer than any upload runs.
+      int aborted = store.abortUploadsOlderThan(java.time.Instant.now().minus(java.time.Duration.ofDays(1)));
+      if (aborted > 0) {
+        org.slf4j.LoggerFactory.getLogger(SquashProxy.class).info("aborted {} unfinished uploads in {}", aborted,
+            store.describe());
+      }
+      return store;
+    } catch (IOException | RuntimeException e) {
+      store.close();
+      throw e;
+    }
   }
 
   static Rules rules(ProxyConfig config) {

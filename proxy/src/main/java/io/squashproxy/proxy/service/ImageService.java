@@ -19,13 +19,14 @@ import io.squashproxy.core.squash.Squasher;
 import io.squashproxy.proxy.registry.ErrorCode;
 import io.squashproxy.proxy.registry.Names;
 import io.squashproxy.proxy.registry.RegistryException;
-import io.squashproxy.proxy.store.ContentStore;
 import io.squashproxy.proxy.store.ContentStore.StoredBlob;
 import io.squashproxy.proxy.store.ContentStore.StoredManifest;
+import io.squashproxy.proxy.store.SquashLeases;
 import io.squashproxy.proxy.store.SquashRecords;
 import io.squashproxy.proxy.store.SquashRecords.SquashRecord;
 import io.squashproxy.proxy.store.TagStore;
 import io.squashproxy.proxy.store.TagStore.TagRecord;
+import io.squashproxy.proxy.store.Storage;
 import io.squashproxy.proxy.upstream.Upstream;
 import io.squashproxy.proxy.upstream.Upstream.ManifestHead;
 import io.squashproxy.proxy.upstream.Upstream.RawManifest;
@@ -61,7 +62,8 @@ public final class ImageService {
   private static final Logger LOG = LoggerFactory.getLogger(ImageService.class);
 
   private final Upstreams upstreams;
-  private final ContentStore store;
+  private final Storage store;
+  private final SquashLeases leases;
   private final TagStore tags;
   private final SquashRecords records;
   private final Executor io;
@@ -93,10 +95,17 @@ public final class ImageService {
 
   private record ManifestLookup(String upstream, String repository, Digest digest) {}
 
-  public ImageService(Upstreams upstreams, ContentStore store, TagStore tags, SquashRecords records,
+  public ImageService(Upstreams upstreams, Storage store, TagStore tags, SquashRecords records,
       Executor io, Executor squashPool, long maxUncompressedBytes, ProxyStats stats) {
+    this(upstreams, store, tags, records, SquashLeases.none(), io, squashPool, maxUncompressedBytes, stats);
+  }
+
+  /** @param leases claims on squashes shared with other replicas ({@link SquashLeases#none()} for one) */
+  public ImageService(Upstreams upstreams, Storage store, TagStore tags, SquashRecords records,
+      SquashLeases leases, Executor io, Executor squashPool, long maxUncompressedBytes, ProxyStats stats) {
     this.upstreams = upstreams;
     this.store = store;
+    this.leases = leases;
     this.tags = tags;
     this.records = records;
     this.io = io;
@@ -127,7 +136,11 @@ public final class ImageService {
     if (!Names.isValidTag(reference)) {
       throw new RegistryException(ErrorCode.MANIFEST_UNKNOWN, "invalid tag: " + reference);
     }
-    return resolveTag(route, reference)
+    // A shared tag store is a network call: off the event loop this method is called on.
+    CompletableFuture<ResolvedTag> resolved = tags.shared()
+        ? CompletableFuture.supplyAsync(() -> resolveTag(route, reference), io).thenCompose(f -> f)
+        : resolveTag(route, reference);
+    return resolved
         .thenCompose(tag -> {
           CompletableFuture<ServedManifest> produced = sourceManifest(route, tag.record.digest())
               .thenCompose(source -> produce(route, source));
@@ -342,8 +355,14 @@ public final class ImageService {
     byte[] bytes = index.rewrite(d -> replaced.get(i[0]++));
     try {
       Digest digest = store.putManifest(bytes, source.mediaType());
-      records.put(new SquashRecord(digest, route.upstream().name(), route.repository(), source.digest(),
-          "index " + ruleText(route.rule()), 0, 0, 0, 0, List.of()));
+      SquashRecord held = records.put(new SquashRecord(digest, route.upstream().name(), route.repository(),
+          source.digest(), "index " + ruleText(route.rule()), 0, 0, 0, 0, List.of()));
+      if (!held.manifest().equals(digest)) {
+        Optional<StoredManifest> first = store.manifest(held.manifest());
+        if (first.isPresent()) {
+          return new ServedManifest(first.get().bytes(), first.get().mediaType(), held.manifest(), false);
+        }
+      }
       return new ServedManifest(bytes, source.mediaType(), digest, false);
     } catch (IOException e) {
       throw new CompletionException(e);
@@ -388,27 +407,79 @@ public final class ImageService {
     } catch (InvalidImageException e) {
       return source; // schema 1, artifacts, Helm charts and the like pass through
     }
-    // Everything the squash reads is fetched (and verified) first, in parallel: an upstream failure then
-    // fails the request instead of being mistaken for a broken image.
-    List<CompletableFuture<StoredBlob>> fetches = new ArrayList<>();
-    fetches.add(ensureBlob(route, manifest.config().digest()));
-    manifest.layers().forEach(l -> fetches.add(ensureBlob(route, l.digest())));
-    CompletableFuture.allOf(fetches.toArray(CompletableFuture[]::new)).join();
+    // Options known before any blob is read (all modes but base): look for a squash another replica (or this
+    // one before a restart) made, and claim the squash before fetching layers, so that replicas racing for
+    // one cold image do not all fetch its layers upstream.
+    SquashLeases.Lease lease = null;
+    try {
+      if (route.rule().mode() != SquashRule.Mode.BASE) {
+        String early = options(route, manifest, platform).describe();
+        Optional<ServedManifest> published = published(route, source, early);
+        if (published.isPresent()) {
+          return published.get();
+        }
+        lease = claim(route, source, early);
+        if (lease.publishedElsewhere()) {
+          published = published(route, source, early);
+          if (published.isPresent()) {
+            return published.get();
+          }
+        }
+      }
+      // Everything the squash reads is fetched (and verified) first, in parallel: an upstream failure then
+      // fails the request instead of being mistaken for a broken image.
+      List<CompletableFuture<StoredBlob>> fetches = new ArrayList<>();
+      fetches.add(ensureBlob(route, manifest.config().digest()));
+      manifest.layers().forEach(l -> fetches.add(ensureBlob(route, l.digest())));
+      CompletableFuture.allOf(fetches.toArray(CompletableFuture[]::new)).join();
 
-    SquashOptions options = options(route, manifest, platform);
-    String optionsText = options.describe();
+      SquashOptions options = options(route, manifest, platform);
+      String optionsText = options.describe();
+      Optional<ServedManifest> done = published(route, source, optionsText);
+      if (done.isPresent()) {
+        return done.get();
+      }
+      if (lease == null) {
+        lease = claim(route, source, optionsText);
+        if (lease.publishedElsewhere()) {
+          done = published(route, source, optionsText);
+          if (done.isPresent()) {
+            return done.get();
+          }
+        }
+      }
+      return squashNow(route, source, options, optionsText);
+    } finally {
+      if (lease != null) {
+        lease.close();
+      }
+    }
+  }
+
+  private SquashLeases.Lease claim(Route route, ServedManifest source, String optionsText) {
+    return leases.claim(SquashRecords.sourceKey(route.upstream().name(), route.repository(), source.digest(),
+        optionsText), () -> published(route, source, optionsText).isPresent());
+  }
+
+  /** A squash of this source with these options that was made and stored before, here or by a replica. */
+  private Optional<ServedManifest> published(Route route, ServedManifest source, String optionsText) {
     Optional<SquashRecord> done = records.bySource(route.upstream().name(), route.repository(),
         source.digest(), optionsText);
     if (done.isPresent() && done.get().blobs().stream().allMatch(store::hasBlob)) {
       try {
         Optional<StoredManifest> m = store.manifest(done.get().manifest());
         if (m.isPresent()) {
-          return new ServedManifest(m.get().bytes(), m.get().mediaType(), m.get().digest(), false);
+          return Optional.of(new ServedManifest(m.get().bytes(), m.get().mediaType(), m.get().digest(), false));
         }
       } catch (IOException e) {
         throw new CompletionException(e);
       }
     }
+    return Optional.empty();
+  }
+
+  private ServedManifest squashNow(Route route, ServedManifest source, SquashOptions options,
+      String optionsText) {
     stats.squashesInFlight.increment();
     try {
       SquashResult result = new Squasher(new SquashProgressLog(route.canonicalName() + "@" + source.digest()))
@@ -421,14 +492,22 @@ public final class ImageService {
         store.adoptVerified(result.squashedLayer().digest(), result.squashedLayerFile());
         Digest digest = store.putManifest(result.manifest(), result.manifestMediaType());
         var report = result.report();
-        records.put(new SquashRecord(digest, route.upstream().name(), route.repository(), source.digest(),
-            optionsText, report.layersBefore(), report.layersAfter(), report.compressedBytesBefore(),
-            report.compressedBytesAfter(), List.of(result.configDigest(), result.squashedLayer().digest())));
+        SquashRecord held = records.put(new SquashRecord(digest, route.upstream().name(), route.repository(),
+            source.digest(), optionsText, report.layersBefore(), report.layersAfter(),
+            report.compressedBytesBefore(), report.compressedBytesAfter(),
+            List.of(result.configDigest(), result.squashedLayer().digest())));
         stats.squashes.increment();
         stats.squashBytesIn.add(report.compressedBytesBefore());
         stats.squashBytesOut.add(report.compressedBytesAfter());
         stats.squashTook(report.elapsed());
         LOG.info("squashed {}@{} -> {}: {}", route.canonicalName(), source.digest(), digest, report.summary());
+        if (!held.manifest().equals(digest)) {
+          // Another replica published its squash of this source first: serve that one, as all replicas do.
+          Optional<StoredManifest> first = store.manifest(held.manifest());
+          if (first.isPresent()) {
+            return new ServedManifest(first.get().bytes(), first.get().mediaType(), held.manifest(), false);
+          }
+        }
         return new ServedManifest(result.manifest(), result.manifestMediaType(), digest, false);
       } finally {
         result.deleteLayerFile();

@@ -34,7 +34,7 @@ import org.slf4j.LoggerFactory;
  * partial blob where a reader could find it. Blobs are weighed in a Caffeine cache with the configured cap;
  * an evicted blob's file is deleted. The index is rebuilt from disk at start.
  */
-public final class ContentStore {
+public final class ContentStore implements Storage {
   private static final Logger LOG = LoggerFactory.getLogger(ContentStore.class);
 
   private final Path root;
@@ -99,8 +99,14 @@ public final class ContentStore {
     return ready;
   }
 
+  @Override
   public Path tmpDir() {
     return tmp;
+  }
+
+  @Override
+  public ContentStore local() {
+    return this;
   }
 
   public Path root() {
@@ -116,6 +122,7 @@ public final class ContentStore {
   }
 
   /** The blob's file and size, marking it used; empty when absent. */
+  @Override
   public Optional<StoredBlob> blob(Digest d) {
     Long size = blobIndex.getIfPresent(d);
     Path p = blobPath(d);
@@ -128,6 +135,7 @@ public final class ContentStore {
     return Optional.of(new StoredBlob(d, p, size));
   }
 
+  @Override
   public boolean hasBlob(Digest d) {
     return blob(d).isPresent();
   }
@@ -136,6 +144,7 @@ public final class ContentStore {
    * Streams {@code in} into the store under {@code d}, verifying digest and (if not -1) size; nothing is
    * stored when they do not match.
    */
+  @Override
   public StoredBlob putBlob(Digest d, long size, InputStream in) throws IOException {
     Path t = Files.createTempFile(tmp, "blob-", ".tmp");
     try {
@@ -150,6 +159,7 @@ public final class ContentStore {
   }
 
   /** Moves a file whose digest the caller has verified into the store. */
+  @Override
   public StoredBlob adoptVerified(Digest d, Path file) throws IOException {
     Path target = blobPath(d);
     long size = Files.size(file);
@@ -158,6 +168,7 @@ public final class ContentStore {
     return new StoredBlob(d, target, size);
   }
 
+  @Override
   public StoredBlob putBlob(Digest d, byte[] bytes) throws IOException {
     Digest actual = Digest.of(d.algorithm(), d.newMessageDigest().digest(bytes));
     if (!actual.equals(d)) {
@@ -169,6 +180,7 @@ public final class ContentStore {
     return new StoredBlob(d, target, bytes.length);
   }
 
+  @Override
   public Optional<StoredManifest> manifest(Digest d) throws IOException {
     StoredManifest hot = manifests.getIfPresent(d);
     if (hot != null) {
@@ -187,6 +199,7 @@ public final class ContentStore {
   }
 
   /** Stores a manifest under its digest (sha256 of the bytes), with its media type. */
+  @Override
   public Digest putManifest(byte[] bytes, String mediaType) throws IOException {
     Digest d = Digest.sha256(bytes);
     Path p = manifestPath(d);

@@ -19,19 +19,44 @@ import java.util.stream.Stream;
  * What each squashed manifest was made from (upstream, repository, source digest, options) and which blobs
  * it produced, so a squashed manifest or blob that was evicted can be made again, byte-identical, from
  * upstream. Also feeds the status page.
+ *
+ * <p>Records are keyed by {@link #FORMAT_VERSION}: a squash made by a proxy whose output format differs
+ * (another encoder, another layout) is never reused, so an upgrade never mixes outputs.
+ *
+ * <p>With a shared {@link ObjectStore} every record is also published there, after the blobs and manifest
+ * it names (the caller stores those first): {@code records/manifest/HEX.json}, {@code records/blob/HEX.json}
+ * per blob, and last {@code records/source/HASH.json}, the key another replica looks up before squashing.
+ * The first record published for a source wins; a replica that squashed the same source at the same time
+ * gets the published one back from {@link #put} and serves it (the bytes are the same anyway when the
+ * proxies run one version). Lookups this replica cannot answer are asked of the shared store, so a
+ * replica with an empty disk knows every squash that was done.
  */
 public final class SquashRecords {
   private static final ObjectMapper JSON = new ObjectMapper();
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(SquashRecords.class);
+
+  /**
+   * The squash output format. Bump it whenever the same source and options may give other bytes (encoder,
+   * layer layout, config rewriting): records of another version are then ignored and images squashed anew.
+   */
+  public static final int FORMAT_VERSION = 1;
 
   private final Path dir;
   private final Path tmp;
   private final Map<Digest, SquashRecord> byManifest = new ConcurrentHashMap<>();
   private final Map<Digest, Digest> manifestByBlob = new ConcurrentHashMap<>();
   private final Map<String, Digest> manifestBySource = new ConcurrentHashMap<>();
+  private final ObjectStore shared;
 
   public SquashRecords(Path root, Path tmp) throws IOException {
+    this(root, tmp, null);
+  }
+
+  /** @param shared null for a single instance */
+  public SquashRecords(Path root, Path tmp, ObjectStore shared) throws IOException {
     this.dir = root.resolve("squashed");
     this.tmp = tmp;
+    this.shared = shared;
     Files.createDirectories(dir);
   }
 
@@ -47,8 +72,39 @@ public final class SquashRecords {
     }
   }
 
-  public void put(SquashRecord r) throws IOException {
+  /**
+   * Records a squash; returns the record that holds for its source: {@code r}, or with a shared store the
+   * one another replica published first.
+   */
+  public SquashRecord put(SquashRecord r) throws IOException {
+    byte[] json = toJson(r);
+    SquashRecord winner = r;
+    if (shared != null) {
+      shared.put(manifestKey(r.manifest()), json);
+      for (Digest b : r.blobs()) {
+        shared.put(blobKey(b), json);
+      }
+      String sourceKey = sourceObjectKey(r.upstream(), r.repository(), r.source(), r.options());
+      if (!shared.putIfAbsent(sourceKey, json)) {
+        Optional<SquashRecord> first = readShared(sourceKey);
+        if (first.isPresent() && !first.get().manifest().equals(r.manifest())) {
+          LOG.info("{}@{}: another replica published {} first (this one made {}); serving that",
+              r.repository(), r.source(), first.get().manifest(), r.manifest());
+          winner = first.get();
+        }
+      }
+    }
+    AtomicFiles.write(tmp, dir.resolve(r.manifest().hex() + ".json"), json);
+    index(r);
+    if (winner != r) {
+      index(winner);
+    }
+    return winner;
+  }
+
+  private static byte[] toJson(SquashRecord r) throws IOException {
     ObjectNode n = JSON.createObjectNode();
+    n.put("format", r.format());
     n.put("manifest", r.manifest().toString());
     n.put("upstream", r.upstream());
     n.put("repository", r.repository());
@@ -60,27 +116,70 @@ public final class SquashRecords {
     n.put("bytesAfter", r.bytesAfter());
     ArrayNode blobs = n.putArray("blobs");
     r.blobs().forEach(b -> blobs.add(b.toString()));
-    AtomicFiles.write(tmp, dir.resolve(r.manifest().hex() + ".json"), JSON.writeValueAsBytes(n));
-    index(r);
+    return JSON.writeValueAsBytes(n);
   }
 
   public Optional<SquashRecord> byManifest(Digest d) {
-    return Optional.ofNullable(byManifest.get(d));
+    SquashRecord r = byManifest.get(d);
+    return r != null ? Optional.of(r) : fromShared(manifestKey(d));
   }
 
   public Optional<SquashRecord> byBlob(Digest d) {
     Digest m = manifestByBlob.get(d);
-    return m == null ? Optional.empty() : byManifest(m);
+    return m != null ? byManifest(m) : fromShared(blobKey(d));
   }
 
   /** The squash of {@code source} with {@code options} from this upstream repository, if one was made. */
   public Optional<SquashRecord> bySource(String upstream, String repository, Digest source, String options) {
     Digest m = manifestBySource.get(sourceKey(upstream, repository, source, options));
-    return m == null ? Optional.empty() : byManifest(m);
+    return m != null ? byManifest(m) : fromShared(sourceObjectKey(upstream, repository, source, options));
   }
 
-  private static String sourceKey(String upstream, String repository, Digest source, String options) {
-    return upstream + "/" + repository + "@" + source + " " + options;
+  /**
+   * What identifies one squash across replicas and versions: upstream, repository, source digest, options
+   * and the output format.
+   */
+  public static String sourceKey(String upstream, String repository, Digest source, String options) {
+    return upstream + "/" + repository + "@" + source + " " + options + " format=" + FORMAT_VERSION;
+  }
+
+  private static String sourceObjectKey(String upstream, String repository, Digest source, String options) {
+    return "records/source/" + Digest.sha256(sourceKey(upstream, repository, source, options)
+        .getBytes(java.nio.charset.StandardCharsets.UTF_8)).hex() + ".json";
+  }
+
+  private static String manifestKey(Digest d) {
+    return "records/manifest/" + d.hex() + ".json";
+  }
+
+  private static String blobKey(Digest d) {
+    return "records/blob/" + d.hex() + ".json";
+  }
+
+  private Optional<SquashRecord> fromShared(String key) {
+    if (shared == null) {
+      return Optional.empty();
+    }
+    try {
+      Optional<SquashRecord> r = readShared(key);
+      r.filter(x -> x.format() == FORMAT_VERSION).ifPresent(this::index);
+      return r.filter(x -> x.format() == FORMAT_VERSION);
+    } catch (IOException e) {
+      LOG.warn("cannot read squash record {} from {}: {}", key, shared.describe(), e.getMessage());
+      return Optional.empty();
+    }
+  }
+
+  private Optional<SquashRecord> readShared(String key) throws IOException {
+    Optional<byte[]> bytes = shared.get(key);
+    if (bytes.isEmpty()) {
+      return Optional.empty();
+    }
+    try {
+      return Optional.of(read(JSON.readTree(bytes.get())));
+    } catch (IllegalArgumentException | NullPointerException e) {
+      throw new IOException("unreadable record: " + e.getMessage(), e);
+    }
   }
 
   public List<SquashRecord> all() {
@@ -90,13 +189,16 @@ public final class SquashRecords {
   private void index(SquashRecord r) {
     byManifest.put(r.manifest(), r);
     r.blobs().forEach(b -> manifestByBlob.put(b, r.manifest()));
-    manifestBySource.put(sourceKey(r.upstream(), r.repository(), r.source(), r.options()), r.manifest());
+    if (r.format() == FORMAT_VERSION) {
+      manifestBySource.put(sourceKey(r.upstream(), r.repository(), r.source(), r.options()), r.manifest());
+    }
   }
 
   private static SquashRecord read(JsonNode n) {
     List<Digest> blobs = new ArrayList<>();
     n.path("blobs").forEach(b -> blobs.add(Digest.parse(b.asText())));
-    return new SquashRecord(Digest.parse(n.get("manifest").asText()), n.get("upstream").asText(),
+    return new SquashRecord(n.path("format").asInt(1), Digest.parse(n.get("manifest").asText()),
+        n.get("upstream").asText(),
         n.get("repository").asText(), Digest.parse(n.get("source").asText()), n.get("options").asText(),
         n.path("layersBefore").asInt(), n.path("layersAfter").asInt(), n.path("bytesBefore").asLong(),
         n.path("bytesAfter").asLong(), blobs);
@@ -106,7 +208,15 @@ public final class SquashRecords {
    * @param options the rule's squash options in the text form {@code SquashPolicy} parses back
    * @param blobs the blobs the squash made (config and squashed layer)
    */
-  public record SquashRecord(Digest manifest, String upstream, String repository, Digest source,
+  public record SquashRecord(int format, Digest manifest, String upstream, String repository, Digest source,
       String options, int layersBefore, int layersAfter, long bytesBefore, long bytesAfter,
-      List<Digest> blobs) {}
+      List<Digest> blobs) {
+
+    /** A record of a squash this proxy version made. */
+    public SquashRecord(Digest manifest, String upstream, String repository, Digest source, String options,
+        int layersBefore, int layersAfter, long bytesBefore, long bytesAfter, List<Digest> blobs) {
+      this(FORMAT_VERSION, manifest, upstream, repository, source, options, layersBefore, layersAfter,
+          bytesBefore, bytesAfter, blobs);
+    }
+  }
 }
