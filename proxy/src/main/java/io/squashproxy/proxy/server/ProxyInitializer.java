@@ -38,6 +38,7 @@ public final class ProxyInitializer extends ChannelInitializer<SocketChannel> {
     p.addLast("http", new HttpServerCodec(MAX_INITIAL_LINE, MAX_HEADER_SIZE, 8192));
     p.addLast("aggregate", new HttpObjectAggregator(MAX_CONTENT));
     p.addLast("chunked", new ChunkedWriteHandler());
+    p.addLast("in-order", new InOrderResponses());
     p.addLast("registry", handlers.get());
   }
 }

@@ -170,16 +170,16 @@ public final class TarReader implements AutoCloseable {
         case "mtime" -> mtime = paxSeconds(v);
         default -> {
           if (e.getKey().startsWith("GNU.sparse.")) {
-            throw new TarFormatException("sparse file " + name + " is not supported");
+            throw new UnsupportedTarException("sparse file " + name + " is not supported");
           }
         }
       }
     }
     if (type == TarType.GNU_SPARSE) {
-      throw new TarFormatException("sparse file " + name + " is not supported");
+      throw new UnsupportedTarException("sparse file " + name + " is not supported");
     }
     if (!isKnownMemberType(type)) {
-      throw new TarFormatException("unsupported tar entry type '" + (char) type + "' for " + name);
+      throw new UnsupportedTarException("unsupported tar entry type '" + (char) type + "' for " + name);
     }
     if (name.isEmpty()) {
       throw new TarFormatException("tar entry with an empty name at offset " + (position - BLOCK));
