@@ -207,7 +207,8 @@ public final class Squasher {
       // A valid layer beyond what the squash does: not "corrupt", and callers may serve it unsquashed.
       throw SquashException.unsupportedInLayer(index, layer.digest(), current, e.getMessage(), e);
     } catch (IOException e) {
-      String problem = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+      String problem = e.getMessage() != null ? e.getMessage()
+          : e instanceof java.io.EOFException ? "the data ends early" : e.getClass().getSimpleName();
       throw SquashException.inLayer(index, layer.digest(), current,
           "unreadable layer (truncated or corrupt?): " + problem, e);
     }
