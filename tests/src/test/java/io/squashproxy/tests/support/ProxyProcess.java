@@ -79,7 +79,20 @@ public final class ProxyProcess implements AutoCloseable {
     return start(upstreamUrl, Objects.requireNonNull(configYaml), Objects.requireNonNull(trust));
   }
 
+  /**
+   * As {@link #start(String, String)}, with extra JVM options for the proxy (e.g.
+   * {@code -Dio.netty.leakDetection.level=paranoid}); {@link #pid()} then names the process for
+   * {@code /proc/PID/fd} and {@code jcmd}.
+   */
+  public static ProxyProcess startWithJvmOptions(String upstreamUrl, String configYaml, List<String> jvmOptions) {
+    return start(upstreamUrl, configYaml, null, jvmOptions);
+  }
+
   private static ProxyProcess start(String upstreamUrl, String configYaml, SSLContext tls) {
+    return start(upstreamUrl, configYaml, tls, List.of());
+  }
+
+  private static ProxyProcess start(String upstreamUrl, String configYaml, SSLContext tls, List<String> jvmOptions) {
     Path jar = Env.squashJar();
     Scratch scratch = Scratch.create("proxy");
     try {
@@ -94,8 +107,9 @@ public final class ProxyProcess implements AutoCloseable {
         int admin = DistributionRegistry.freePort();
         Path log = scratch.resolve("proxy-" + attempt + ".log");
         List<String> cmd = new ArrayList<>(List.of(Env.java().toString(),
-            "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
-            "-jar", jar.toString(), "serve"));
+            "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto"));
+        cmd.addAll(jvmOptions);
+        cmd.addAll(List.of("-jar", jar.toString(), "serve"));
         if (config != null) {
           cmd.addAll(List.of("--config", config.toString()));
         }
@@ -159,6 +173,11 @@ public final class ProxyProcess implements AutoCloseable {
 
   public String log() {
     return Proc.readQuietly(log);
+  }
+
+  /** The proxy's process id. */
+  public long pid() {
+    return process.pid();
   }
 
   public boolean isAlive() {
