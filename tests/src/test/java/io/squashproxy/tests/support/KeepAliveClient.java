@@ -104,6 +104,11 @@ public final class KeepAliveClient implements AutoCloseable {
     }
   }
 
+  /** Drops the connection (after a failed request); the next request opens a new one. */
+  public void disconnect() {
+    close();
+  }
+
   @Override
   public void close() {
     if (socket != null) {

@@ -149,7 +149,7 @@ public final class LoadRun {
               if (failureText.size() < 10) {
                 failureText.add(e.toString());
               }
-              c.close();
+              c.disconnect();
             }
             if (n < lat.length) {
               lat[n++] = (System.nanoTime() - t0) / 1000;
