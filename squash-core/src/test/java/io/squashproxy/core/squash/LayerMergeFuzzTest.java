@@ -219,12 +219,17 @@ class LayerMergeFuzzTest {
     }
     Arrays.fill(out, h + f[0], h + f[0] + f[1], (byte) 0);
     System.arraycopy(v, 0, out, h + f[0], Math.min(v.length, f[1]));
+    fixChecksum(out, h);
+    return out;
+  }
+
+  /** Recomputes the checksum of the header block at {@code h}. */
+  static void fixChecksum(byte[] tar, int h) {
     long sum = 0;
     for (int i = 0; i < 512; i++) {
-      sum += (i >= 148 && i < 156) ? ' ' : (out[h + i] & 0xff);
+      sum += (i >= 148 && i < 156) ? ' ' : (tar[h + i] & 0xff);
     }
     byte[] chk = String.format("%06o\0 ", sum).getBytes(StandardCharsets.US_ASCII);
-    System.arraycopy(chk, 0, out, h + 148, 8);
-    return out;
+    System.arraycopy(chk, 0, tar, h + 148, 8);
   }
 }
