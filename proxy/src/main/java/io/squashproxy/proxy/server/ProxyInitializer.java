@@ -36,6 +36,7 @@ public final class ProxyInitializer extends ChannelInitializer<SocketChannel> {
       p.addLast("tls", ssl.newHandler(ch.alloc()));
     }
     p.addLast("http", new HttpServerCodec(MAX_INITIAL_LINE, MAX_HEADER_SIZE, 8192));
+    p.addLast("head-deadline", new RequestHeadDeadline(idleSeconds));
     p.addLast("aggregate", new HttpObjectAggregator(MAX_CONTENT));
     p.addLast("chunked", new ChunkedWriteHandler());
     p.addLast("in-order", new InOrderResponses());

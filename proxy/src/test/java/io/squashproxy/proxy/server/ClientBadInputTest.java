@@ -254,6 +254,25 @@ class ClientBadInputTest {
       double took = (System.nanoTime() - t0) / 1e9;
       assertTrue(took >= IDLE_SECONDS - 0.5, "closed after " + took + " s, before the idle timeout");
     }
+    // A slowloris: a byte every 200 ms, never the end of the headers. Never idle, still cut off.
+    try (RawHttp slow = new RawHttp(proxy.port(), (IDLE_SECONDS + 8) * 1000)) {
+      long t0 = System.nanoTime();
+      byte[] head = ("GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Slow: " + "s".repeat(200)).getBytes(
+          java.nio.charset.StandardCharsets.US_ASCII);
+      boolean cut = false;
+      for (int i = 0; i < head.length && !cut; i++) {
+        try {
+          slow.send(new byte[] {head[i]});
+        } catch (java.io.IOException e) {
+          cut = true;
+        }
+        Thread.sleep(200);
+        cut |= (System.nanoTime() - t0) / 1e9 > IDLE_SECONDS + 6;
+      }
+      double took = (System.nanoTime() - t0) / 1e9;
+      assertTrue(took < IDLE_SECONDS + 6, "a trickling client held its connection for " + took + " s");
+      assertTrue(took >= IDLE_SECONDS - 0.5, "cut off after " + took + " s, before the deadline");
+    }
     // The listener still serves.
     try (RawHttp c = new RawHttp(proxy.port(), 10_000)) {
       assertEquals(200, c.send(OK).read().status());
