@@ -1,6 +1,5 @@
 package io.squashproxy.proxy.service;
 
-import io.netty.handler.codec.http.HttpResponseStatus;
 import io.squashproxy.core.digest.Digest;
 import io.squashproxy.core.image.Descriptor;
 import io.squashproxy.core.image.ImageManifest;
@@ -15,9 +14,11 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Upstream images that are broken (not merely beyond what the squash does) are refused, never served: the
- * client gets {@code MANIFEST_INVALID} with status 502 (the fault is upstream's, not the request's), a message
- * naming the image, layer and entry, and the same three in the envelope's {@code detail}. A pull by the
- * original digest still passes the upstream document through byte-exact.
+ * client gets {@code MANIFEST_INVALID} with the spec's status for it, 400, a message naming the image, layer
+ * and entry, and the same three in the envelope's {@code detail}. Not 502, though the fault is upstream's:
+ * docker and skopeo show the envelope's message only for 4xx answers (for a 5xx they print the status line
+ * alone), and a 4xx is not retried. A pull by the original digest still passes the upstream document through
+ * byte-exact.
  */
 final class BrokenImages {
   private static final Logger LOG = LoggerFactory.getLogger(BrokenImages.class);
@@ -37,7 +38,7 @@ final class BrokenImages {
       }
     }
     LOG.warn("refusing {}: the upstream image is broken: {}", image, problem.getMessage());
-    return new RegistryException(ErrorCode.MANIFEST_INVALID, HttpResponseStatus.BAD_GATEWAY,
+    return new RegistryException(ErrorCode.MANIFEST_INVALID, ErrorCode.MANIFEST_INVALID.status(),
         "upstream image " + image + " is broken: " + problem.getMessage(), detail, problem);
   }
 

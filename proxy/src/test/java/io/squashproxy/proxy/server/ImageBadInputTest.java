@@ -52,7 +52,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  *
  * <ul>
  *   <li>REFUSED: the image is broken (corrupt or truncated compression, not a tar, diff_id mismatch, names
- *       escaping the root, a broken manifest or config): {@code 502 MANIFEST_INVALID}, a message naming image,
+ *       escaping the root, a broken manifest or config): {@code 400 MANIFEST_INVALID}, a message naming image,
  *       layer and entry, and the same in {@code detail}. A broken layer is never served as if it were good.
  *   <li>PASSED: valid but not squashable (over {@code limits.maxImageSize}, declared or when unpacked, a media
  *       type that is not merged, sparse files): the original manifest, as the README promises.
@@ -263,7 +263,7 @@ class ImageBadInputTest {
     String body = new String(r.body(), StandardCharsets.UTF_8);
     switch (row.outcome()) {
       case REFUSED -> {
-        assertEquals(502, r.statusCode(), body);
+        assertEquals(400, r.statusCode(), body);
         JsonNode err = JSON.readTree(r.body()).path("errors").get(0);
         assertEquals("MANIFEST_INVALID", err.path("code").asText(), body);
         String message = err.path("message").asText();
@@ -285,7 +285,7 @@ class ImageBadInputTest {
         HttpResponse<Void> head = http.send(HttpRequest.newBuilder(URI.create(proxy.url() + "/v2/" + repo
             + "/manifests/1")).header("Accept", ACCEPT).method("HEAD", HttpRequest.BodyPublishers.noBody()).build(),
             HttpResponse.BodyHandlers.discarding());
-        assertEquals(502, head.statusCode());
+        assertEquals(400, head.statusCode());
       }
       case PASSED -> {
         assertEquals(200, r.statusCode(), body);
@@ -319,7 +319,7 @@ class ImageBadInputTest {
   void aPullByTheOriginalDigestOfABrokenImageStillGetsTheUpstreamDocument() throws Exception {
     TestImage img = withSecond(bigTar(), Arrays.copyOf(Blobs.gzip(bigTar()), 5000), MediaTypes.OCI_LAYER_GZIP);
     Digest d = upstream.push("bad/pinned", "1", img);
-    assertEquals(502, get("/v2/bad/pinned/manifests/1").statusCode());
+    assertEquals(400, get("/v2/bad/pinned/manifests/1").statusCode());
     HttpResponse<byte[]> pinned = get("/v2/bad/pinned/manifests/" + d);
     assertEquals(200, pinned.statusCode());
     assertEquals(d, Digest.sha256(pinned.body()), "byte-exact, as for every other digest the proxy did not make");

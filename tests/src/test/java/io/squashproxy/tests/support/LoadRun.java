@@ -239,7 +239,7 @@ public final class LoadRun {
     return Math.max(0, netty) + jdk;
   }
 
-  static Path cacheDirOf(ProxyProcess proxy) {
+  public static Path cacheDirOf(ProxyProcess proxy) {
     // ProxyProcess passes --cache-dir SCRATCH/cache-N; the proxy's own command line says which.
     String cmd = ProcessHandle.of(proxy.pid()).flatMap(h -> h.info().arguments()).map(a -> String.join(" ", a))
         .orElse("");
