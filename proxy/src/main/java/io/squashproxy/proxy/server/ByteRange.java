@@ -9,6 +9,8 @@ public record ByteRange(long start, long end) {
   /** Sentinel for "the header asks for bytes that do not exist": answer 416. */
   public static final ByteRange UNSATISFIABLE = new ByteRange(-1, -1);
 
+  private static final java.util.regex.Pattern DIGITS = java.util.regex.Pattern.compile("[0-9]*");
+
   public long length() {
     return end - start + 1;
   }
@@ -30,6 +32,9 @@ public record ByteRange(long start, long end) {
     try {
       String a = spec.substring(0, dash).trim();
       String b = spec.substring(dash + 1).trim();
+      if (!DIGITS.matcher(a).matches() || !DIGITS.matcher(b).matches()) {
+        return null; // "bytes=--5", "bytes=+1-2": not the RFC's syntax, ignored (Long.parseLong takes signs)
+      }
       if (a.isEmpty()) {
         if (b.isEmpty()) {
           return null;

@@ -45,11 +45,14 @@ public final class ProxyInitializer extends ChannelInitializer<SocketChannel> {
       p.addLast("tls", ssl.newHandler(ch.alloc()));
     }
     p.addLast("http", new HttpServerCodec(MAX_INITIAL_LINE, MAX_HEADER_SIZE, 8192));
+    p.addLast("head-deadline", new RequestHeadDeadline(idleSeconds));
     p.addLast("aggregate", new HttpObjectAggregator(MAX_CONTENT));
     if (ssl != null) {
       // Only TLS streams blobs in chunks; plain HTTP sends them as file regions (RegistryHandler's zeroCopy).
       p.addLast("chunked", new ChunkedWriteHandler());
     }
+    // Answers leave in request order, whichever handler (auth or registry) gives them.
+    p.addLast("in-order", new InOrderResponses());
     if (auth != null) {
       p.addLast("auth", auth.get());
     }

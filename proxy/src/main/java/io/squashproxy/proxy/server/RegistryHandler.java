@@ -77,9 +77,7 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
     uri = req.uri();
     if (!req.decoderResult().isSuccess()) {
       Throwable cause = req.decoderResult().cause();
-      boolean tooLong = cause instanceof io.netty.handler.codec.TooLongFrameException;
-      send(ctx, Responses.error(tooLong ? HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
-          : HttpResponseStatus.BAD_REQUEST, ErrorCode.UNSUPPORTED, "malformed request", null, false), false);
+      send(ctx, MalformedRequests.response(cause), false);
       return;
     }
     V2Request r;

@@ -404,8 +404,18 @@ public final class ImageService {
     ImageManifest manifest;
     try {
       manifest = ImageManifest.parse(source.bytes());
-    } catch (InvalidImageException e) {
+    } catch (io.squashproxy.core.image.NotAnImageException e) {
       return source; // schema 1, artifacts, Helm charts and the like pass through
+    } catch (InvalidImageException e) {
+      throw BrokenImages.refused(route, source.digest(), e); // a negative size, no layers, ...: never served
+    }
+    long declared = BrokenImages.declaredSize(manifest);
+    if (declared > maxUncompressedBytes) {
+      // Checked before downloading anything: the layers alone would pass limits.maxImageSize.
+      stats.squashFailures.increment();
+      LOG.warn("not squashing {}@{}: its layers declare {} bytes, over limits.maxImageSize ({} bytes)",
+          route.canonicalName(), source.digest(), declared, maxUncompressedBytes);
+      return source;
     }
     // Options known before any blob is read (all modes but base): look for a squash another replica (or this
     // one before a restart) made, and claim the squash before fetching layers, so that replicas racing for
@@ -512,12 +522,25 @@ public final class ImageService {
       } finally {
         result.deleteLayerFile();
       }
-    } catch (io.squashproxy.core.squash.SquashException | InvalidImageException e) {
+    } catch (io.squashproxy.core.squash.SquashException e) {
       failIfStorageFull(e);
-      // The image is valid for its upstream but not something we can merge faithfully: serve it as it is.
+      stats.squashFailures.increment();
+      if (!e.unsupported()) {
+        // Corrupt or truncated layers, digest or diff_id mismatches, names escaping the root: no client can
+        // use the image, and serving it would pass the problem on as if it were fine.
+        throw BrokenImages.refused(route, source.digest(), e);
+      }
+      // The image is valid but not something we can merge faithfully: serve it as it is.
+      LOG.warn("not squashing {}@{}: {}", route.canonicalName(), source.digest(), e.getMessage());
+      return source;
+    } catch (io.squashproxy.core.image.NotAnImageException e) {
       stats.squashFailures.increment();
       LOG.warn("not squashing {}@{}: {}", route.canonicalName(), source.digest(), e.getMessage());
       return source;
+    } catch (InvalidImageException e) {
+      // A broken config (no rootfs, diff_ids that do not match the layers, not JSON): refused.
+      stats.squashFailures.increment();
+      throw BrokenImages.refused(route, source.digest(), e);
     } catch (IOException e) {
       stats.squashFailures.increment();
       throw new CompletionException(e);

@@ -34,6 +34,12 @@ public final class ProxyHarness implements AutoCloseable {
   public final ProxyStats stats = new ProxyStats();
 
   public ProxyHarness(InMemoryRegistry upstream, Path cacheDir, Rules rules, long cacheBytes) throws IOException {
+    this(upstream, cacheDir, rules, cacheBytes, Long.MAX_VALUE);
+  }
+
+  /** @param maxImageSize limits.maxImageSize: uncompressed bytes over which an image is not squashed */
+  public ProxyHarness(InMemoryRegistry upstream, Path cacheDir, Rules rules, long cacheBytes, long maxImageSize)
+      throws IOException {
     this.upstream = upstream;
     this.cacheDir = cacheDir;
     this.store = new ContentStore(cacheDir, cacheBytes, Runnable::run);
@@ -46,7 +52,7 @@ public final class ProxyHarness implements AutoCloseable {
     UpstreamSettings settings = new UpstreamSettings(upstream.name(), java.net.URI.create("http://127.0.0.1:1"),
         null, true, null, null, null, null, null);
     this.upstreams = new Upstreams(List.of(settings), rules, s -> upstream);
-    this.service = new ImageService(upstreams, store, tags, records, io, squashPool, Long.MAX_VALUE, stats);
+    this.service = new ImageService(upstreams, store, tags, records, io, squashPool, maxImageSize, stats);
   }
 
   public ProxyHarness(InMemoryRegistry upstream, Path cacheDir) throws IOException {

@@ -87,7 +87,7 @@ public final class Squasher {
     for (int i = keep; i < total; i++) {
       String mt = layers.get(i).mediaType();
       if (!MediaTypes.isSquashableLayer(mt)) {
-        throw SquashException.inLayer(i, layers.get(i).digest(), null,
+        throw SquashException.unsupportedInLayer(i, layers.get(i).digest(), null,
             "media type " + mt + " cannot be squashed", null);
       }
     }
@@ -203,8 +203,12 @@ public final class Squasher {
           + (current == null ? "" : " (the content ends inside this entry: truncated?)"), e);
     } catch (IllegalArgumentException e) {
       throw SquashException.inLayer(index, layer.digest(), current, e.getMessage(), e);
+    } catch (SizeLimitException | io.squashproxy.core.tar.UnsupportedTarException e) {
+      // A valid layer beyond what the squash does: not "corrupt", and callers may serve it unsquashed.
+      throw SquashException.unsupportedInLayer(index, layer.digest(), current, e.getMessage(), e);
     } catch (IOException e) {
-      String problem = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+      String problem = e.getMessage() != null ? e.getMessage()
+          : e instanceof java.io.EOFException ? "the data ends early" : e.getClass().getSimpleName();
       throw SquashException.inLayer(index, layer.digest(), current,
           "unreadable layer (truncated or corrupt?): " + problem, e);
     }
@@ -320,6 +324,15 @@ public final class Squasher {
     }
   }
 
+  /** The uncompressed budget ({@link SquashOptions#maxUncompressedBytes()}) is spent. */
+  private static final class SizeLimitException extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    SizeLimitException(String message) {
+      super(message);
+    }
+  }
+
   /** Copies what is read into the spool, counting, and refuses to go past the uncompressed budget. */
   private static final class LimitedTee extends FilterInputStream {
     private final OutputStream copy;
@@ -345,7 +358,7 @@ public final class Squasher {
       if (n > 0) {
         count += n;
         if (count > budget) {
-          throw new IOException("image unpacks to more than the limit of " + SquashReport.bytes(
+          throw new SizeLimitException("image unpacks to more than the limit of " + SquashReport.bytes(
               budget) + " uncompressed (a decompression bomb?)");
         }
         copy.write(b, off, n);

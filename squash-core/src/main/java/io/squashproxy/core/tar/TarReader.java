@@ -157,6 +157,12 @@ public final class TarReader implements AutoCloseable {
       devMajor = parseNumber(329, 8, "devmajor");
       devMinor = parseNumber(337, 8, "devminor");
     }
+    // Base-256 fields can be negative; only mtime may be (before 1970). A negative uid would be written
+    // back as a PAX record that no reader accepts, so refuse it here, where the entry is named.
+    if (mode < 0 || uid < 0 || gid < 0 || devMajor < 0 || devMinor < 0) {
+      throw new TarFormatException("negative mode, uid, gid or device number in the tar header of " + name
+          + " at offset " + (position - BLOCK));
+    }
     for (Map.Entry<String, byte[]> e : pax.entrySet()) {
       byte[] v = e.getValue();
       switch (e.getKey()) {
@@ -170,16 +176,16 @@ public final class TarReader implements AutoCloseable {
         case "mtime" -> mtime = paxSeconds(v);
         default -> {
           if (e.getKey().startsWith("GNU.sparse.")) {
-            throw new TarFormatException("sparse file " + name + " is not supported");
+            throw new UnsupportedTarException("sparse file " + name + " is not supported");
           }
         }
       }
     }
     if (type == TarType.GNU_SPARSE) {
-      throw new TarFormatException("sparse file " + name + " is not supported");
+      throw new UnsupportedTarException("sparse file " + name + " is not supported");
     }
     if (!isKnownMemberType(type)) {
-      throw new TarFormatException("unsupported tar entry type '" + (char) type + "' for " + name);
+      throw new UnsupportedTarException("unsupported tar entry type '" + (char) type + "' for " + name);
     }
     if (name.isEmpty()) {
       throw new TarFormatException("tar entry with an empty name at offset " + (position - BLOCK));

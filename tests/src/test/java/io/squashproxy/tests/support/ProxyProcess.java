@@ -101,6 +101,17 @@ public final class ProxyProcess implements AutoCloseable {
     return start(upstreamUrl, configYaml, null, null, jvmOptions);
   }
 
+  /**
+   * As {@link #start(String, String)}, with extra JVM options for the proxy (e.g.
+   * {@code -Dio.netty.leakDetection.level=paranoid}) after the test flags; {@link #pid()} then names the
+   * process for {@code /proc/PID/fd} and {@code jcmd}.
+   */
+  public static ProxyProcess startWithJvmOptions(String upstreamUrl, String configYaml, List<String> jvmOptions) {
+    List<String> all = new ArrayList<>(TEST_JVM);
+    all.addAll(jvmOptions);
+    return start(upstreamUrl, configYaml, null, null, all);
+  }
+
   private static ProxyProcess start(String upstreamUrl, String configYaml, SSLContext tls) {
     return start(upstreamUrl, configYaml, tls, null, TEST_JVM);
   }
