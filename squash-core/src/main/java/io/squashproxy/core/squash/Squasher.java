@@ -11,6 +11,7 @@ import io.squashproxy.core.image.ImageManifest;
 import io.squashproxy.core.image.InvalidImageException;
 import io.squashproxy.core.image.MediaTypes;
 import io.squashproxy.core.layer.Compression;
+import io.squashproxy.core.layer.CompressionPool;
 import io.squashproxy.core.layer.EntryPaths;
 import io.squashproxy.core.layer.Whiteouts;
 import io.squashproxy.core.squash.FsTree.Inode;
@@ -48,14 +49,31 @@ import java.util.TreeMap;
 public final class Squasher {
   private static final int MAX_CONFIG_BYTES = 16 << 20;
 
+  /**
+   * The version of the squashed layers this class writes: the same image, options and version give the same
+   * digests. It changes whenever the bytes do (the compressor's {@link Compression#OUTPUT_FORMAT_VERSION}, tar
+   * layout), so stored squash results can be told apart from what this version would produce.
+   */
+  public static final int OUTPUT_FORMAT_VERSION = Compression.OUTPUT_FORMAT_VERSION;
+
+  private static final int READ_AHEAD_BUFFER = 1 << 16;
+  private static final int READ_AHEAD_DEPTH = 16;
+
   private final SquashListener listener;
+  private final CompressionPool pool;
 
   public Squasher() {
     this(SquashListener.NONE);
   }
 
   public Squasher(SquashListener listener) {
+    this(listener, CompressionPool.shared());
+  }
+
+  /** {@code pool} compresses gzip output; share one among concurrent squashes (the output does not depend on it). */
+  public Squasher(SquashListener listener, CompressionPool pool) {
     this.listener = listener;
+    this.pool = pool;
   }
 
   /**
@@ -178,10 +196,13 @@ public final class Squasher {
   private long indexLayer(int index, Descriptor layer, Digest diffId, BlobSource blobs, FsTree tree, Path spool,
       long budget) throws IOException {
     String current = null;
+    // Reading, hashing and decompressing the blob run on a read-ahead thread; hashing, spooling and parsing
+    // the tar on this one.
     try (InputStream raw = blobs.open(layer.digest());
         VerifyingInputStream blob = new VerifyingInputStream(raw, "blob", layer.digest(), layer.size());
-        VerifyingInputStream tar = new VerifyingInputStream(Compression.decompress(blob), "uncompressed content",
-            diffId, -1);
+        VerifyingInputStream tar = new VerifyingInputStream(new ReadAheadInputStream(
+            new DrainingAtEnd(Compression.decompress(blob), blob), READ_AHEAD_BUFFER, READ_AHEAD_DEPTH),
+            "uncompressed content", diffId, -1);
         OutputStream spoolOut = spool == null ? OutputStream.nullOutputStream()
             : new BufferedOutputStream(Files.newOutputStream(spool), 1 << 16)) {
       LimitedTee tee = new LimitedTee(tar, spoolOut, budget);
@@ -193,7 +214,6 @@ public final class Squasher {
       }
       current = null;
       tee.transferTo(OutputStream.nullOutputStream()); // trailing zero blocks also count for diff_id
-      blob.drainAndVerify();
       return tee.count;
     } catch (SquashException e) {
       throw e;
@@ -245,7 +265,7 @@ public final class Squasher {
     DigestingOutputStream tarDigest;
     try (OutputStream file = Files.newOutputStream(layerFile)) {
       compressed = new DigestingOutputStream(new BufferedOutputStream(file, 1 << 16));
-      OutputStream compressor = compression.compress(compressed);
+      OutputStream compressor = compression.compress(compressed, pool);
       tarDigest = new DigestingOutputStream(new BufferedOutputStream(compressor, 1 << 16));
       TarWriter out = new TarWriter(tarDigest);
       for (String name : plan.whiteouts) {
@@ -317,6 +337,35 @@ public final class Squasher {
       for (Path p : paths) {
         Files.deleteIfExists(p);
       }
+    }
+  }
+
+  /**
+   * Ends with the end of the decompressed content only once the rest of the blob (trailing bytes after the
+   * compressed stream) has been read and its digest verified, so the read-ahead thread does all blob reads.
+   */
+  private static final class DrainingAtEnd extends FilterInputStream {
+    private final VerifyingInputStream blob;
+
+    DrainingAtEnd(InputStream decompressed, VerifyingInputStream blob) {
+      super(decompressed);
+      this.blob = blob;
+    }
+
+    @Override
+    public int read() throws IOException {
+      byte[] one = new byte[1];
+      int n = read(one, 0, 1);
+      return n < 0 ? -1 : one[0] & 0xff;
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      int n = in.read(b, off, len);
+      if (n < 0) {
+        blob.drainAndVerify();
+      }
+      return n;
     }
   }
 
