@@ -373,6 +373,7 @@ public final class Squasher {
   private static final class LimitedTee extends FilterInputStream {
     private final OutputStream copy;
     private final long budget;
+    private byte[] skipBuffer;
     long count;
 
     LimitedTee(InputStream in, OutputStream copy, long budget) {
@@ -405,8 +406,10 @@ public final class Squasher {
     @Override
     public long skip(long n) throws IOException {
       // Skipping must still spool and hash every byte.
-      byte[] buf = new byte[(int) Math.min(n, 65536)];
-      int r = read(buf, 0, buf.length);
+      if (skipBuffer == null) {
+        skipBuffer = new byte[65536];
+      }
+      int r = read(skipBuffer, 0, (int) Math.min(n, skipBuffer.length));
       return Math.max(r, 0);
     }
   }
