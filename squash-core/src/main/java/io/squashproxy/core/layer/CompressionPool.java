@@ -43,9 +43,12 @@ public record CompressionPool(Executor executor, int threads) {
     return new CompressionPool(pool, threads);
   }
 
-  /** Blocks a stream may have queued or compressing at once: enough to keep every thread busy. */
+  /**
+   * Blocks a stream may have queued or compressing at once: enough to keep every thread busy while the writing
+   * thread is descheduled for a while (shared machines), about 2.5 MiB per stream on 2 cores.
+   */
   public int maxInFlight() {
-    return 2 * threads + 2;
+    return 4 * threads + 2;
   }
 
   private static final class Shared {
