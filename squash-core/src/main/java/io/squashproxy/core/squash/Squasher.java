@@ -45,6 +45,10 @@ import java.util.TreeMap;
  * in-memory {@link FsTree} (metadata only). The second streams the spooled tars in order and writes the
  * entries that survive into one compressed tar. Heap use depends on the number of paths, never on the
  * size of the content.
+ *
+ * <p>Threads: in the first pass each blob is read, hashed and decompressed on a read-ahead thread while this
+ * thread hashes, spools and parses its tar; in the second, gzip blocks are compressed on a {@link
+ * CompressionPool} (zstd on zstd's own 2 workers). The bytes written never depend on threads or timing.
  */
 public final class Squasher {
   private static final int MAX_CONFIG_BYTES = 16 << 20;
