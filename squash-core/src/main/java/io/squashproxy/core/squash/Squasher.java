@@ -25,6 +25,7 @@ import java.io.BufferedOutputStream;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.InterruptedIOException;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -36,6 +37,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.NavigableMap;
 import java.util.TreeMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Merges an image's layers into one (or keeps the first N and merges the rest).
@@ -117,7 +124,17 @@ public final class Squasher {
     Path tmp = Files.createTempDirectory(workDir, "squash-");
     Path layerFile = Files.createTempFile(workDir, "squashed-", ".blob");
     boolean ok = false;
+    // The layers to merge are decompressed and spooled a few at a time in the background (decompression is
+    // the first pass's bottleneck, and layers are independent until their headers meet in the tree); their
+    // headers are applied here, in layer order, from the spools.
+    ExecutorService spoolers = newSpoolers(Math.min(SPOOL_THREADS, total - keep));
     try {
+      List<Future<Long>> spooling = new ArrayList<>(Collections.nCopies(total, null));
+      for (int i = keep; i < total; i++) {
+        int index = i;
+        spooling.set(i, spoolers.submit(() -> spool(layers.get(index), config.diffIds().get(index), blobs,
+            spoolPath(tmp, index), options.maxUncompressedBytes())));
+      }
       FsTree tree = new FsTree(keep);
       NavigableMap<String, Node> lower = Collections.emptyNavigableMap();
       long[] tarSizes = new long[total];
@@ -126,8 +143,9 @@ public final class Squasher {
         if (i == keep && keep > 0) {
           lower = new TreeMap<>(tree.nodes);
         }
-        Path spool = i >= keep ? tmp.resolve("layer-" + i + ".tar") : null;
-        tarSizes[i] = indexLayer(i, layers.get(i), config.diffIds().get(i), blobs, tree, spool, budget);
+        tarSizes[i] = i < keep
+            ? indexLayer(i, layers.get(i), config.diffIds().get(i), blobs, tree, null, budget)
+            : indexSpooled(i, layers.get(i), tree, spoolPath(tmp, i), budget, spooling.get(i));
         budget -= tarSizes[i];
         listener.layerRead(i, total, layers.get(i), tarSizes[i]);
       }
@@ -159,6 +177,7 @@ public final class Squasher {
           manifest.family().manifestMediaType(), newConfig, configDigest, newLayers, squashedLayer, layerFile,
           written.diffId, report);
     } finally {
+      stop(spoolers);
       deleteTree(tmp);
       if (!ok) {
         Files.deleteIfExists(layerFile);
@@ -194,6 +213,137 @@ public final class Squasher {
     } catch (DigestMismatchException e) {
       throw new InvalidImageException(e.getMessage(), e);
     }
+  }
+
+  private static final int SPOOL_THREADS = 2;
+  private static final AtomicInteger SPOOLER_IDS = new AtomicInteger();
+
+  private static ExecutorService newSpoolers(int threads) {
+    return Executors.newFixedThreadPool(Math.max(1, threads), r -> {
+      Thread t = new Thread(r, "squash-spool-" + SPOOLER_IDS.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    });
+  }
+
+  /** Stops the spooling threads (on failure, mid-layer) and waits for them, so that no file is still open. */
+  private static void stop(ExecutorService spoolers) {
+    spoolers.shutdownNow();
+    try {
+      spoolers.awaitTermination(60, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private static Path spoolPath(Path tmp, int index) {
+    return tmp.resolve("layer-" + index + ".tar");
+  }
+
+  /**
+   * Background part of pass 1 for a layer to merge: verifies the blob and its diff_id while decompressing it into
+   * {@code spool}. Stops past {@code limit} bytes (the whole image's budget; {@link #indexSpooled} enforces the
+   * budget left for this layer). Returns the tar's size.
+   */
+  private static long spool(Descriptor layer, Digest diffId, BlobSource blobs, Path spool, long limit)
+      throws IOException {
+    // The spool exists even when opening the blob fails: indexSpooled reads it to place the failure.
+    try (OutputStream out = Files.newOutputStream(spool);
+        InputStream raw = blobs.open(layer.digest());
+        VerifyingInputStream blob = new VerifyingInputStream(raw, "blob", layer.digest(), layer.size());
+        VerifyingInputStream tar = new VerifyingInputStream(new ReadAheadInputStream(
+            new DrainingAtEnd(Compression.decompress(blob), blob), READ_AHEAD_BUFFER, READ_AHEAD_DEPTH),
+            "uncompressed content", diffId, -1)) {
+      byte[] buf = new byte[1 << 16];
+      long count = 0;
+      for (int n; (n = tar.read(buf, 0, buf.length)) >= 0; ) {
+        count += n;
+        out.write(buf, 0, n);
+        if (count > limit) {
+          throw new IOException("image unpacks to more than the limit of " + SquashReport.bytes(limit)
+              + " uncompressed (a decompression bomb?)");
+        }
+        if (Thread.interrupted()) {
+          throw new InterruptedIOException("squash abandoned");
+        }
+      }
+      return count;
+    }
+  }
+
+  /**
+   * Foreground part of pass 1 for a layer to merge: applies the headers of its spool to the tree once the
+   * background part is done. When that failed, the spool holds what came before the failure, and its last entry
+   * is the one the error is reported in, as if the layer had been read in one go.
+   */
+  private long indexSpooled(int index, Descriptor layer, FsTree tree, Path spool, long budget, Future<Long> spooled)
+      throws IOException {
+    Throwable failure = null;
+    try {
+      spooled.get();
+    } catch (ExecutionException e) {
+      failure = e.getCause();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new InterruptedIOException("interrupted while squashing");
+    }
+    if (failure != null && !Files.exists(spool)) {
+      throw layerFailure(index, layer, null, failure);
+    }
+    String current = null;
+    try (InputStream in = new BufferedInputStream(Files.newInputStream(spool), 1 << 16)) {
+      LimitedTee tee = new LimitedTee(in, OutputStream.nullOutputStream(), budget);
+      TarReader reader = new TarReader(tee);
+      int ordinal = 0;
+      try {
+        for (TarEntry e = reader.next(); e != null; e = reader.next(), ordinal++) {
+          current = e.name();
+          apply(tree, e, index, ordinal);
+        }
+        current = null;
+        tee.transferTo(OutputStream.nullOutputStream());
+      } catch (java.io.EOFException e) {
+        if (failure == null) {
+          throw e;
+        }
+        // the spool ends where the failure happened: report that, inside the current entry
+      }
+      if (failure != null) {
+        throw failure;
+      }
+      return tee.count;
+    } catch (Throwable e) {
+      throw layerFailure(index, layer, current, e);
+    }
+  }
+
+  private static RuntimeException layerFailure(int index, Descriptor layer, String current, Throwable e)
+      throws IOException {
+    if (e instanceof SquashException se) {
+      throw se;
+    }
+    if (e instanceof DigestMismatchException dm) {
+      throw SquashException.inLayer(index, layer.digest(), current, "digest mismatch: " + dm.getMessage()
+          + (current == null ? "" : " (the content ends inside this entry: truncated?)"), dm);
+    }
+    if (e instanceof IllegalArgumentException ia) {
+      throw SquashException.inLayer(index, layer.digest(), current, ia.getMessage(), ia);
+    }
+    if (e instanceof InterruptedIOException io) {
+      throw io;
+    }
+    if (e instanceof IOException io) {
+      String problem = io.getMessage() == null ? io.getClass().getSimpleName() : io.getMessage();
+      throw SquashException.inLayer(index, layer.digest(), current,
+          "unreadable layer (truncated or corrupt?): " + problem, io);
+    }
+    if (e instanceof RuntimeException re) {
+      throw re;
+    }
+    if (e instanceof Error err) {
+      throw err;
+    }
+    throw new IOException(e);
   }
 
   /** Pass 1 for one layer: verify, spool (if {@code spool} is set) and apply headers. Returns tar bytes. */
