@@ -292,7 +292,7 @@ public final class Squasher {
     }
     String current = null;
     try (InputStream in = new BufferedInputStream(Files.newInputStream(spool), 1 << 16)) {
-      LimitedTee tee = new LimitedTee(in, OutputStream.nullOutputStream(), budget);
+      LimitedTee tee = new LimitedTee(in, LimitedTee.NO_COPY, budget);
       TarReader reader = new TarReader(tee);
       int ordinal = 0;
       try {
@@ -525,6 +525,8 @@ public final class Squasher {
 
   /** Copies what is read into the spool, counting, and refuses to go past the uncompressed budget. */
   private static final class LimitedTee extends FilterInputStream {
+    static final OutputStream NO_COPY = OutputStream.nullOutputStream();
+
     private final OutputStream copy;
     private final long budget;
     private byte[] skipBuffer;
@@ -559,6 +561,19 @@ public final class Squasher {
 
     @Override
     public long skip(long n) throws IOException {
+      if (copy == NO_COPY) {
+        // Counting only (reading a spool again): seek over the content.
+        long room = budget - count;
+        long skipped = in.skip(room < n ? room + 1 : n);
+        if (skipped > 0) {
+          count += skipped;
+          if (count > budget) {
+            throw new IOException("image unpacks to more than the limit of " + SquashReport.bytes(
+                budget) + " uncompressed (a decompression bomb?)");
+          }
+        }
+        return skipped;
+      }
       // Skipping must still spool and hash every byte.
       if (skipBuffer == null) {
         skipBuffer = new byte[65536];
