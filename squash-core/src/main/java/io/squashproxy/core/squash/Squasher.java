@@ -53,9 +53,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  * entries that survive into one compressed tar. Heap use depends on the number of paths, never on the
  * size of the content.
  *
- * <p>Threads: in the first pass each blob is read, hashed and decompressed on a read-ahead thread while this
- * thread hashes, spools and parses its tar; in the second, gzip blocks are compressed on a {@link
- * CompressionPool} (zstd on zstd's own 2 workers). The bytes written never depend on threads or timing.
+ * <p>Threads: in the first pass the layers to merge are decompressed, verified and spooled two at a time on
+ * background threads (each blob read, hashed and decompressed on a read-ahead thread), while this thread
+ * applies their headers from the spools in layer order; in the second, gzip blocks are compressed on a {@link
+ * CompressionPool} (zstd on zstd's own 2 workers). The bytes written never depend on threads or timing. The
+ * {@link BlobSource} must allow several blobs to be read at once.
  */
 public final class Squasher {
   private static final int MAX_CONFIG_BYTES = 16 << 20;
