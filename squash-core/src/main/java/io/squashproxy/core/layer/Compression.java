@@ -62,13 +62,36 @@ public record Compression(Algorithm algorithm, int level) {
     }
   }
 
-  /** Wraps {@code out} so that what is written comes out compressed; closing finishes the stream. */
+  /**
+   * The version of the bytes {@link #compress} produces for a given input and setting. Squashed layer digests
+   * change when it changes, so a cache of squash results can tell records made by an older encoder apart.
+   * 1: single-threaded gzip and zstd. 2: gzip in independent 128 KiB blocks (pigz style, see
+   * {@link ParallelGzipOutputStream}), zstd with {@value #ZSTD_WORKERS} worker threads.
+   */
+  public static final int OUTPUT_FORMAT_VERSION = 2;
+
+  /**
+   * zstd worker threads. zstd's multithreaded output is the same for any worker count of one or more, but
+   * differs from single-threaded output: this stays fixed so digests do not depend on the machine.
+   */
+  static final int ZSTD_WORKERS = 2;
+
+  /**
+   * Wraps {@code out} so that what is written comes out compressed, gzip on the {@linkplain
+   * CompressionPool#shared() shared pool}; closing finishes the stream and closes {@code out}.
+   */
   public OutputStream compress(OutputStream out) throws IOException {
+    return compress(out, CompressionPool.shared());
+  }
+
+  /** As {@link #compress(OutputStream)}, gzip blocks compressed on {@code pool}. */
+  public OutputStream compress(OutputStream out, CompressionPool pool) throws IOException {
     return switch (algorithm) {
-      case GZIP -> new ReproducibleGzipOutputStream(out, level);
+      case GZIP -> new ParallelGzipOutputStream(out, level, pool.executor(), pool.maxInFlight());
       case ZSTD -> {
         ZstdOutputStreamNoFinalizer z = new ZstdOutputStreamNoFinalizer(out, level);
         z.setChecksum(true);
+        z.setWorkers(ZSTD_WORKERS);
         yield z;
       }
       case NONE -> out;

@@ -2,11 +2,15 @@ package io.squashproxy.core.layout;
 
 import io.squashproxy.core.layer.Compression;
 import java.io.BufferedInputStream;
+import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.Map;
@@ -23,11 +27,13 @@ final class TarFiles implements ArchiveFiles {
   private static final int MAX_LINK_HOPS = 16;
 
   private final Path archive;
+  private final Path plain;
   private final TarFile tar;
   private final Map<String, TarArchiveEntry> entries;
 
-  private TarFiles(Path archive, TarFile tar, Map<String, TarArchiveEntry> entries) {
+  private TarFiles(Path archive, Path plain, TarFile tar, Map<String, TarArchiveEntry> entries) {
     this.archive = archive;
+    this.plain = plain;
     this.tar = tar;
     this.entries = entries;
   }
@@ -57,7 +63,7 @@ final class TarFiles implements ArchiveFiles {
         entries.put(name, e); // a later member replaces an earlier one of the same name, as on extraction
       }
     }
-    return new TarFiles(archive, tar, entries);
+    return new TarFiles(archive, plain, tar, entries);
   }
 
   /** The normalised names of all members, for format detection. */
@@ -76,7 +82,56 @@ final class TarFiles implements ArchiveFiles {
     if (e == null) {
       throw new LayoutException(describe(path) + ": no such file in the archive");
     }
-    return new BufferedInputStream(tar.getInputStream(e), 1 << 16);
+    if (e.isSparse()) {
+      return new BufferedInputStream(tar.getInputStream(e), 1 << 16);
+    }
+    // Each member gets its own channel: the squasher reads several layers at once, and TarFile's member streams
+    // share one file position.
+    return new BufferedInputStream(range(plain, e.getDataOffset(), e.getSize()), 1 << 16);
+  }
+
+  private static InputStream range(Path file, long offset, long size) throws IOException {
+    FileChannel ch = FileChannel.open(file, StandardOpenOption.READ);
+    try {
+      ch.position(offset);
+    } catch (IOException | RuntimeException e) {
+      ch.close();
+      throw e;
+    }
+    return new FilterInputStream(Channels.newInputStream(ch)) {
+      private long left = size;
+
+      @Override
+      public int read() throws IOException {
+        byte[] one = new byte[1];
+        int n = read(one, 0, 1);
+        return n < 0 ? -1 : one[0] & 0xff;
+      }
+
+      @Override
+      public int read(byte[] b, int off, int len) throws IOException {
+        if (left <= 0) {
+          return -1;
+        }
+        int n = in.read(b, off, (int) Math.min(len, left));
+        if (n > 0) {
+          left -= n;
+        }
+        return n;
+      }
+
+      @Override
+      public long skip(long n) throws IOException {
+        long k = in.skip(Math.min(n, left));
+        left -= Math.max(k, 0);
+        return k;
+      }
+
+      @Override
+      public int available() throws IOException {
+        return (int) Math.min(in.available(), left);
+      }
+    };
   }
 
   @Override

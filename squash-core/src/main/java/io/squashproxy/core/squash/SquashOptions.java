@@ -34,8 +34,12 @@ public record SquashOptions(int keepLayers, Compression compression, long maxUnc
     return new SquashOptions(keepLayers, c, maxUncompressedBytes);
   }
 
-  /** A short stable text for the options, recorded in the history of the squashed image. */
+  /**
+   * A short stable text for the options and the output format version ({@link Squasher#OUTPUT_FORMAT_VERSION}),
+   * recorded in the history of the squashed image. A store of squash results keyed by it never mistakes a
+   * result of an older squasher (other digests) for what this one produces.
+   */
   public String describe() {
-    return "keep=" + keepLayers + " compression=" + compression;
+    return "keep=" + keepLayers + " compression=" + compression + " format=" + Squasher.OUTPUT_FORMAT_VERSION;
   }
 }

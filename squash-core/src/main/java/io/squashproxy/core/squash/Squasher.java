@@ -11,6 +11,7 @@ import io.squashproxy.core.image.ImageManifest;
 import io.squashproxy.core.image.InvalidImageException;
 import io.squashproxy.core.image.MediaTypes;
 import io.squashproxy.core.layer.Compression;
+import io.squashproxy.core.layer.CompressionPool;
 import io.squashproxy.core.layer.EntryPaths;
 import io.squashproxy.core.layer.Whiteouts;
 import io.squashproxy.core.squash.FsTree.Inode;
@@ -24,6 +25,7 @@ import java.io.BufferedOutputStream;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.InterruptedIOException;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -35,6 +37,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.NavigableMap;
 import java.util.TreeMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Merges an image's layers into one (or keeps the first N and merges the rest).
@@ -44,18 +52,41 @@ import java.util.TreeMap;
  * in-memory {@link FsTree} (metadata only). The second streams the spooled tars in order and writes the
  * entries that survive into one compressed tar. Heap use depends on the number of paths, never on the
  * size of the content.
+ *
+ * <p>Threads: in the first pass the layers to merge are decompressed, verified and spooled two at a time on
+ * background threads (each blob read, hashed and decompressed on a read-ahead thread), while this thread
+ * applies their headers from the spools in layer order; in the second, gzip blocks are compressed on a {@link
+ * CompressionPool} (zstd on zstd's own 2 workers). The bytes written never depend on threads or timing. The
+ * {@link BlobSource} must allow several blobs to be read at once.
  */
 public final class Squasher {
   private static final int MAX_CONFIG_BYTES = 16 << 20;
 
+  /**
+   * The version of the squashed layers this class writes: the same image, options and version give the same
+   * digests. It changes whenever the bytes do (the compressor's {@link Compression#OUTPUT_FORMAT_VERSION}, tar
+   * layout), so stored squash results can be told apart from what this version would produce.
+   */
+  public static final int OUTPUT_FORMAT_VERSION = Compression.OUTPUT_FORMAT_VERSION;
+
+  private static final int READ_AHEAD_BUFFER = 1 << 16;
+  private static final int READ_AHEAD_DEPTH = 16;
+
   private final SquashListener listener;
+  private final CompressionPool pool;
 
   public Squasher() {
     this(SquashListener.NONE);
   }
 
   public Squasher(SquashListener listener) {
+    this(listener, CompressionPool.shared());
+  }
+
+  /** {@code pool} compresses gzip output; share one among concurrent squashes (the output does not depend on it). */
+  public Squasher(SquashListener listener, CompressionPool pool) {
     this.listener = listener;
+    this.pool = pool;
   }
 
   /**
@@ -95,7 +126,17 @@ public final class Squasher {
     Path tmp = Files.createTempDirectory(workDir, "squash-");
     Path layerFile = Files.createTempFile(workDir, "squashed-", ".blob");
     boolean ok = false;
+    // The layers to merge are decompressed and spooled a few at a time in the background (decompression is
+    // the first pass's bottleneck, and layers are independent until their headers meet in the tree); their
+    // headers are applied here, in layer order, from the spools.
+    ExecutorService spoolers = newSpoolers(Math.min(SPOOL_THREADS, total - keep));
     try {
+      List<Future<Long>> spooling = new ArrayList<>(Collections.nCopies(total, null));
+      for (int i = keep; i < total; i++) {
+        int index = i;
+        spooling.set(i, spoolers.submit(() -> spool(layers.get(index), config.diffIds().get(index), blobs,
+            spoolPath(tmp, index), options.maxUncompressedBytes())));
+      }
       FsTree tree = new FsTree(keep);
       NavigableMap<String, Node> lower = Collections.emptyNavigableMap();
       long[] tarSizes = new long[total];
@@ -104,8 +145,9 @@ public final class Squasher {
         if (i == keep && keep > 0) {
           lower = new TreeMap<>(tree.nodes);
         }
-        Path spool = i >= keep ? tmp.resolve("layer-" + i + ".tar") : null;
-        tarSizes[i] = indexLayer(i, layers.get(i), config.diffIds().get(i), blobs, tree, spool, budget);
+        tarSizes[i] = i < keep
+            ? indexLayer(i, layers.get(i), config.diffIds().get(i), blobs, tree, null, budget)
+            : indexSpooled(i, layers.get(i), tree, spoolPath(tmp, i), budget, spooling.get(i));
         budget -= tarSizes[i];
         listener.layerRead(i, total, layers.get(i), tarSizes[i]);
       }
@@ -137,6 +179,7 @@ public final class Squasher {
           manifest.family().manifestMediaType(), newConfig, configDigest, newLayers, squashedLayer, layerFile,
           written.diffId, report);
     } finally {
+      stop(spoolers);
       deleteTree(tmp);
       if (!ok) {
         Files.deleteIfExists(layerFile);
@@ -174,14 +217,153 @@ public final class Squasher {
     }
   }
 
+  private static final int SPOOL_THREADS = 2;
+  private static final AtomicInteger SPOOLER_IDS = new AtomicInteger();
+
+  private static ExecutorService newSpoolers(int threads) {
+    return Executors.newFixedThreadPool(Math.max(1, threads), r -> {
+      Thread t = new Thread(r, "squash-spool-" + SPOOLER_IDS.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    });
+  }
+
+  /** Stops the spooling threads (on failure, mid-layer) and waits for them, so that no file is still open. */
+  private static void stop(ExecutorService spoolers) {
+    spoolers.shutdownNow();
+    try {
+      spoolers.awaitTermination(60, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private static Path spoolPath(Path tmp, int index) {
+    return tmp.resolve("layer-" + index + ".tar");
+  }
+
+  /**
+   * Background part of pass 1 for a layer to merge: verifies the blob and its diff_id while decompressing it into
+   * {@code spool}. Stops past {@code limit} bytes (the whole image's budget; {@link #indexSpooled} enforces the
+   * budget left for this layer). Returns the tar's size.
+   */
+  private static long spool(Descriptor layer, Digest diffId, BlobSource blobs, Path spool, long limit)
+      throws IOException {
+    // The spool exists even when opening the blob fails: indexSpooled reads it to place the failure.
+    try (OutputStream out = Files.newOutputStream(spool);
+        InputStream raw = blobs.open(layer.digest());
+        VerifyingInputStream blob = new VerifyingInputStream(raw, "blob", layer.digest(), layer.size());
+        VerifyingInputStream tar = new VerifyingInputStream(new ReadAheadInputStream(
+            new DrainingAtEnd(Compression.decompress(blob), blob), READ_AHEAD_BUFFER, READ_AHEAD_DEPTH),
+            "uncompressed content", diffId, -1)) {
+      byte[] buf = new byte[1 << 16];
+      long count = 0;
+      for (int n; (n = tar.read(buf, 0, buf.length)) >= 0; ) {
+        count += n;
+        out.write(buf, 0, n);
+        if (count > limit) {
+          throw new SizeLimitException("image unpacks to more than the limit of " + SquashReport.bytes(limit)
+              + " uncompressed (a decompression bomb?)");
+        }
+        if (Thread.interrupted()) {
+          throw new InterruptedIOException("squash abandoned");
+        }
+      }
+      return count;
+    }
+  }
+
+  /**
+   * Foreground part of pass 1 for a layer to merge: applies the headers of its spool to the tree once the
+   * background part is done. When that failed, the spool holds what came before the failure, and its last entry
+   * is the one the error is reported in, as if the layer had been read in one go.
+   */
+  private long indexSpooled(int index, Descriptor layer, FsTree tree, Path spool, long budget, Future<Long> spooled)
+      throws IOException {
+    Throwable failure = null;
+    try {
+      spooled.get();
+    } catch (ExecutionException e) {
+      failure = e.getCause();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new InterruptedIOException("interrupted while squashing");
+    }
+    if (failure != null && !Files.exists(spool)) {
+      throw layerFailure(index, layer, null, failure);
+    }
+    String current = null;
+    try (InputStream in = new BufferedInputStream(Files.newInputStream(spool), 1 << 16)) {
+      LimitedTee tee = new LimitedTee(in, LimitedTee.NO_COPY, budget);
+      TarReader reader = new TarReader(tee);
+      int ordinal = 0;
+      try {
+        for (TarEntry e = reader.next(); e != null; e = reader.next(), ordinal++) {
+          current = e.name();
+          apply(tree, e, index, ordinal);
+        }
+        current = null;
+        tee.transferTo(OutputStream.nullOutputStream());
+      } catch (java.io.EOFException e) {
+        if (failure == null) {
+          throw e;
+        }
+        // the spool ends where the failure happened: report that, inside the current entry
+      }
+      if (failure != null) {
+        throw failure;
+      }
+      return tee.count;
+    } catch (Throwable e) {
+      throw layerFailure(index, layer, current, e);
+    }
+  }
+
+  private static RuntimeException layerFailure(int index, Descriptor layer, String current, Throwable e)
+      throws IOException {
+    if (e instanceof SquashException se) {
+      throw se;
+    }
+    if (e instanceof DigestMismatchException dm) {
+      throw SquashException.inLayer(index, layer.digest(), current, "digest mismatch: " + dm.getMessage()
+          + (current == null ? "" : " (the content ends inside this entry: truncated?)"), dm);
+    }
+    if (e instanceof IllegalArgumentException ia) {
+      throw SquashException.inLayer(index, layer.digest(), current, ia.getMessage(), ia);
+    }
+    if (e instanceof InterruptedIOException io) {
+      throw io;
+    }
+    if (e instanceof SizeLimitException || e instanceof io.squashproxy.core.tar.UnsupportedTarException) {
+      // A valid layer beyond what the squash does: not "corrupt", and callers may serve it unsquashed.
+      throw SquashException.unsupportedInLayer(index, layer.digest(), current, e.getMessage(), e);
+    }
+    if (e instanceof IOException io) {
+      String problem = io.getMessage() != null ? io.getMessage()
+          : io instanceof java.io.EOFException ? "the data ends early" : io.getClass().getSimpleName();
+      throw SquashException.inLayer(index, layer.digest(), current,
+          "unreadable layer (truncated or corrupt?): " + problem, io);
+    }
+    if (e instanceof RuntimeException re) {
+      throw re;
+    }
+    if (e instanceof Error err) {
+      throw err;
+    }
+    throw new IOException(e);
+  }
+
   /** Pass 1 for one layer: verify, spool (if {@code spool} is set) and apply headers. Returns tar bytes. */
   private long indexLayer(int index, Descriptor layer, Digest diffId, BlobSource blobs, FsTree tree, Path spool,
       long budget) throws IOException {
     String current = null;
+    // Reading, hashing and decompressing the blob run on a read-ahead thread; hashing, spooling and parsing
+    // the tar on this one.
     try (InputStream raw = blobs.open(layer.digest());
         VerifyingInputStream blob = new VerifyingInputStream(raw, "blob", layer.digest(), layer.size());
-        VerifyingInputStream tar = new VerifyingInputStream(Compression.decompress(blob), "uncompressed content",
-            diffId, -1);
+        VerifyingInputStream tar = new VerifyingInputStream(new ReadAheadInputStream(
+            new DrainingAtEnd(Compression.decompress(blob), blob), READ_AHEAD_BUFFER, READ_AHEAD_DEPTH),
+            "uncompressed content", diffId, -1);
         OutputStream spoolOut = spool == null ? OutputStream.nullOutputStream()
             : new BufferedOutputStream(Files.newOutputStream(spool), 1 << 16)) {
       LimitedTee tee = new LimitedTee(tar, spoolOut, budget);
@@ -193,7 +375,6 @@ public final class Squasher {
       }
       current = null;
       tee.transferTo(OutputStream.nullOutputStream()); // trailing zero blocks also count for diff_id
-      blob.drainAndVerify();
       return tee.count;
     } catch (SquashException e) {
       throw e;
@@ -249,7 +430,7 @@ public final class Squasher {
     DigestingOutputStream tarDigest;
     try (OutputStream file = Files.newOutputStream(layerFile)) {
       compressed = new DigestingOutputStream(new BufferedOutputStream(file, 1 << 16));
-      OutputStream compressor = compression.compress(compressed);
+      OutputStream compressor = compression.compress(compressed, pool);
       tarDigest = new DigestingOutputStream(new BufferedOutputStream(compressor, 1 << 16));
       TarWriter out = new TarWriter(tarDigest);
       for (String name : plan.whiteouts) {
@@ -333,10 +514,42 @@ public final class Squasher {
     }
   }
 
+  /**
+   * Ends with the end of the decompressed content only once the rest of the blob (trailing bytes after the
+   * compressed stream) has been read and its digest verified, so the read-ahead thread does all blob reads.
+   */
+  private static final class DrainingAtEnd extends FilterInputStream {
+    private final VerifyingInputStream blob;
+
+    DrainingAtEnd(InputStream decompressed, VerifyingInputStream blob) {
+      super(decompressed);
+      this.blob = blob;
+    }
+
+    @Override
+    public int read() throws IOException {
+      byte[] one = new byte[1];
+      int n = read(one, 0, 1);
+      return n < 0 ? -1 : one[0] & 0xff;
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      int n = in.read(b, off, len);
+      if (n < 0) {
+        blob.drainAndVerify();
+      }
+      return n;
+    }
+  }
+
   /** Copies what is read into the spool, counting, and refuses to go past the uncompressed budget. */
   private static final class LimitedTee extends FilterInputStream {
+    static final OutputStream NO_COPY = OutputStream.nullOutputStream();
+
     private final OutputStream copy;
     private final long budget;
+    private byte[] skipBuffer;
     long count;
 
     LimitedTee(InputStream in, OutputStream copy, long budget) {
@@ -368,9 +581,24 @@ public final class Squasher {
 
     @Override
     public long skip(long n) throws IOException {
+      if (copy == NO_COPY) {
+        // Counting only (reading a spool again): seek over the content.
+        long room = budget - count;
+        long skipped = in.skip(room < n ? room + 1 : n);
+        if (skipped > 0) {
+          count += skipped;
+          if (count > budget) {
+            throw new SizeLimitException("image unpacks to more than the limit of " + SquashReport.bytes(
+                budget) + " uncompressed (a decompression bomb?)");
+          }
+        }
+        return skipped;
+      }
       // Skipping must still spool and hash every byte.
-      byte[] buf = new byte[(int) Math.min(n, 65536)];
-      int r = read(buf, 0, buf.length);
+      if (skipBuffer == null) {
+        skipBuffer = new byte[65536];
+      }
+      int r = read(skipBuffer, 0, (int) Math.min(n, skipBuffer.length));
       return Math.max(r, 0);
     }
   }

@@ -20,6 +20,7 @@ public final class TarWriter implements AutoCloseable {
   private long remaining;
   private long padding;
   private boolean finished;
+  private byte[] copyBuffer;
 
   public TarWriter(OutputStream out) {
     this.out = out;
@@ -84,7 +85,10 @@ public final class TarWriter implements AutoCloseable {
 
   /** Copies exactly the current entry's remaining content from {@code in}. */
   public void copyContent(java.io.InputStream in) throws IOException {
-    byte[] buf = new byte[65536];
+    if (copyBuffer == null) {
+      copyBuffer = new byte[65536]; // one per writer: a rootfs has tens of thousands of small files
+    }
+    byte[] buf = copyBuffer;
     while (remaining > 0) {
       int n = in.read(buf, 0, (int) Math.min(buf.length, remaining));
       if (n < 0) {

@@ -1,0 +1,204 @@
+package io.squashproxy.tests.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.squashproxy.core.image.Descriptor;
+import io.squashproxy.core.layer.Compression;
+import io.squashproxy.core.squash.SquashListener;
+import io.squashproxy.core.squash.SquashOptions;
+import io.squashproxy.core.squash.SquashResult;
+import io.squashproxy.core.squash.Squasher;
+import io.squashproxy.tests.support.BenchImage;
+import io.squashproxy.tests.support.BenchTable;
+import io.squashproxy.tests.support.Env;
+import io.squashproxy.tests.support.Proc;
+import io.squashproxy.tests.support.Scratch;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.text.ParseException;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.zip.GZIPInputStream;
+import jdk.jfr.Configuration;
+import jdk.jfr.Recording;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Issue #5 part 1: squash throughput on a realistic image (see {@link BenchImage}), in process through
+ * {@link Squasher}, to gzip level 6 and to zstd level 3, against pigz, gzip and zstd compressing the merged
+ * rootfs tar (the squash's own uncompressed output) in the same run. After a warm-up squash of each kind,
+ * squash and reference runs alternate; each figure is the best of {@code -Dbench.runs} (default 2; gzip -6, the
+ * slowest, runs once). {@code -Dbench.jfr=FILE} records the squashes with Java Flight Recorder.
+ */
+class SquashThroughputBenchmark {
+  static final int RUNS = Integer.getInteger("bench.runs", 2);
+
+  record Timed(double seconds, SquashResult result, double pass1Seconds, double cpuSeconds) {}
+
+  record ToolTime(double seconds, double cpuSeconds, long outputBytes) {}
+
+  @Test
+  void squashThroughput() throws IOException, ParseException {
+    Env.requireTools("pigz", "gzip", "zstd", "tar");
+    try (Scratch work = Scratch.create("bench-squash")) {
+      long t0 = System.nanoTime();
+      BenchImage image = BenchImage.build(work.dir("image"));
+      System.out.printf("[bench] built the image (%d MB of layer tars) in %.1f s%n",
+          image.layerTarBytes() / 1_000_000, (System.nanoTime() - t0) / 1e9);
+
+      // -Dbench.jfr=FILE records the squashes with Java Flight Recorder (profile settings) for `jfr print`.
+      String jfr = System.getProperty("bench.jfr");
+      Recording recording = null;
+      if (jfr != null) {
+        recording = new Recording(Configuration.getConfiguration("profile"));
+        recording.start();
+      }
+      // A warm-up squash of each kind (JIT, page cache; a proxy is a long-running process). The gzip one gives the
+      // merged rootfs tar the references compress, and both outputs are checked by the tools.
+      Timed warm = squashOnce(image, Compression.GZIP, work, true);
+      Path merged = work.resolve("merged.tar");
+      try (InputStream in = new GZIPInputStream(Files.newInputStream(warm.result.squashedLayerFile()), 1 << 16)) {
+        Files.copy(in, merged);
+      }
+      Proc.of("gzip", "-t", warm.result.squashedLayerFile().toString()).timeout(Duration.ofMinutes(5)).ok();
+      warm.result.deleteLayerFile();
+      long tarBytes = Files.size(merged);
+      assertEquals(warm.result.report().uncompressedBytesAfter(), tarBytes);
+      assertTrue(tarBytes >= 300_000_000L, "the merged rootfs is only " + tarBytes + " bytes");
+      Timed warmZstd = squashOnce(image, Compression.ZSTD, work, true);
+      Proc.of("zstd", "-t", "-q", warmZstd.result.squashedLayerFile().toString()).timeout(Duration.ofMinutes(5))
+          .ok();
+      warmZstd.result.deleteLayerFile();
+
+      // Subject and reference alternate, so a change in the machine's load hits both alike.
+      Timed gz = null;
+      Timed zs = null;
+      ToolTime pigzT = null;
+      ToolTime zstdT = null;
+      ToolTime gzipT = null;
+      for (int i = 0; i < RUNS; i++) {
+        gz = faster(gz, squashOnce(image, Compression.GZIP, work, false));
+        pigzT = faster(pigzT, tool("pigz -6 -p 2 -c", merged, work));
+        zs = faster(zs, squashOnce(image, Compression.ZSTD, work, false));
+        zstdT = faster(zstdT, tool("zstd -3 -T2 -q -c", merged, work));
+        if (i == 0) {
+          gzipT = tool("gzip -6 -c", merged, work);
+        }
+      }
+      if (recording != null) {
+        recording.dump(Path.of(jfr));
+        recording.close();
+      }
+      long gzSize = gz.result.squashedLayer().size();
+      long zsSize = zs.result.squashedLayer().size();
+      double pigz = pigzT.seconds;
+      double zstd = zstdT.seconds;
+      double gzip = gzipT.seconds;
+
+      double mb = tarBytes / 1e6;
+      BenchTable t = new BenchTable("1-squash-throughput", "Squash throughput (issue #5.1)");
+      t.note(String.format("Image: debootstrap bookworm minbase + host Python/Perl libraries + 96 MiB generated "
+          + "data (2/3 incompressible) + a clean-up layer (opaque apt lists, deleted perl, deleted and overwritten "
+          + "files): %.0f MB of layer tars in 4 gzip layers, merged rootfs tar %.0f MB.",
+          image.layerTarBytes() / 1e6, mb));
+      t.note("Squash: in process, Squasher on the blobs (pass 1: verify, decompress, spool; pass 2: merge, "
+          + "compress), output format version " + Squasher.OUTPUT_FORMAT_VERSION + ", "
+          + Runtime.getRuntime().availableProcessors() + " cores. References compress the merged rootfs tar "
+          + "(file to file, page cache warm). MB/s are of the merged tar. After one warm-up squash of each kind, "
+          + "squash and reference runs alternate; each figure is the best of " + RUNS + " (gzip -6: 1) runs.");
+      t.note(String.format("Pass 1 took %.2f s of the gzip squash and %.2f s of the zstd squash; the rest is "
+          + "pass 2.",
+          gz.pass1Seconds, zs.pass1Seconds));
+      t.row("squash gzip:6 vs pigz -6 -p 2", rate(gz.seconds, mb), rate(pigz, mb), gz.seconds / pigz, "<= 1.2",
+          gz.seconds <= 1.2 * pigz);
+      t.row("squash gzip:6 vs gzip -6", rate(gz.seconds, mb), rate(gzip, mb), gz.seconds / gzip, "<= 0.6",
+          gz.seconds <= 0.6 * gzip);
+      t.row("squash zstd:3 vs zstd -3 -T2", rate(zs.seconds, mb), rate(zstd, mb), zs.seconds / zstd, "<= 1.5",
+          zs.seconds <= 1.5 * zstd);
+      t.fact("CPU seconds (user+sys): squash gzip:6 / pigz -6 -p 2 / gzip -6", String.format(
+          "%.1f / %.1f / %.1f", gz.cpuSeconds, pigzT.cpuSeconds, gzipT.cpuSeconds));
+      t.fact("CPU seconds (user+sys): squash zstd:3 / zstd -3 -T2", String.format("%.1f / %.1f", zs.cpuSeconds,
+          zstdT.cpuSeconds));
+      t.fact("output size: squash gzip:6 / pigz -6 / gzip -6", String.format("%.1f / %.1f / %.1f MB",
+          gzSize / 1e6, pigzT.outputBytes / 1e6, gzipT.outputBytes / 1e6));
+      t.fact("output size: squash zstd:3 / zstd -3", String.format("%.1f / %.1f MB", zsSize / 1e6,
+          zstdT.outputBytes / 1e6));
+      t.note(String.format("Load average while measuring: %s (the machine is shared; CPU seconds are less "
+          + "sensitive to that than wall time).", loadAverage()));
+      t.write();
+    }
+  }
+
+  static String rate(double seconds, double mb) {
+    return String.format("%.2f s (%.0f MB/s)", seconds, mb / seconds);
+  }
+
+  static <T> T faster(T a, T b) {
+    if (a == null) {
+      return b;
+    }
+    double sa = a instanceof Timed t ? t.seconds : ((ToolTime) a).seconds;
+    double sb = b instanceof Timed t ? t.seconds : ((ToolTime) b).seconds;
+    return sb < sa ? b : a;
+  }
+
+  /** One squash, timed; its layer file is deleted unless {@code keep}. */
+  static Timed squashOnce(BenchImage image, Compression c, Scratch work, boolean keep) throws IOException {
+    double[] pass1End = new double[1];
+    long start = System.nanoTime();
+    double cpu0 = processCpuSeconds();
+    SquashListener timing = new SquashListener() {
+      @Override
+      public void layerRead(int index, int total, Descriptor layer, long uncompressedBytes) {
+        if (index == total - 1) {
+          pass1End[0] = (System.nanoTime() - start) / 1e9;
+        }
+      }
+    };
+    SquashResult r = new Squasher(timing).squash(image.manifest(), image.blobSource(),
+        SquashOptions.DEFAULT.withCompression(c), work.dir("squash-work"));
+    double s = (System.nanoTime() - start) / 1e9;
+    double cpu = processCpuSeconds() - cpu0;
+    System.out.printf("[bench] squash %s%s: %.2f s (pass 1 %.2f s), cpu %.2f s, %d bytes%n", c,
+        keep ? " (warm-up)" : "", s, pass1End[0], cpu, r.squashedLayer().size());
+    if (!keep) {
+      r.deleteLayerFile();
+    }
+    return new Timed(s, r, pass1End[0], cpu);
+  }
+
+  static ToolTime tool(String command, Path input, Scratch work) {
+    Path out = work.resolve("reference.out");
+    long start = System.nanoTime();
+    // bash's time keyword reports the children's CPU time as "user sys" on stderr
+    Proc.Result r = Proc.of("bash", "-c", "TIMEFORMAT='%U %S'; time (" + command + " '" + input + "' > '"
+        + out + "')").timeout(Duration.ofMinutes(10)).ok();
+    double s = (System.nanoTime() - start) / 1e9;
+    String[] us = r.stderr().strip().split("\\s+");
+    double cpu = Double.parseDouble(us[us.length - 2]) + Double.parseDouble(us[us.length - 1]);
+    System.out.printf("[bench] %s: %.2f s, cpu %.2f s, %d bytes%n", command, s, cpu, out.toFile().length());
+    return new ToolTime(s, cpu, out.toFile().length());
+  }
+
+  /** This JVM's user+system CPU time (all threads) from /proc/self/stat, in clock ticks of 1/100 s. */
+  static double processCpuSeconds() {
+    try {
+      String stat = Files.readString(Path.of("/proc/self/stat"));
+      String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+      return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0;
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+
+  static String loadAverage() {
+    try {
+      return String.join(" ", Arrays.copyOf(Files.readString(Path.of("/proc/loadavg")).split(" "), 3));
+    } catch (IOException e) {
+      return "unknown";
+    }
+  }
+}
