@@ -2,8 +2,6 @@ package io.squashproxy.tests.support;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.nio.file.Files;
@@ -40,7 +38,7 @@ public final class DistributionRegistry implements AutoCloseable {
     try {
       AssertionError last = null;
       for (int attempt = 0; attempt < 3; attempt++) {
-        int port = freePort();
+        int port = Proc.freePort();
         Path storage = scratch.dir("storage");
         Path config = scratch.resolve("config-" + attempt + ".yml");
         Path log = scratch.resolve("registry-" + attempt + ".log");
@@ -82,14 +80,6 @@ public final class DistributionRegistry implements AutoCloseable {
   }
 
 
-  static int freePort() {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
-      return s.getLocalPort();
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-  }
-
   static void sleep(long ms) {
     try {
       Thread.sleep(ms);
@@ -101,13 +91,7 @@ public final class DistributionRegistry implements AutoCloseable {
 
   /** Kills the registry at once (SIGKILL), as a crash or a pulled plug would; {@link #restart} revives it. */
   public void kill() {
-    process.destroyForcibly();
-    try {
-      process.waitFor();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new AssertionError(e);
-    }
+    Proc.kill(process);
   }
 
   /** Starts the registry again after {@link #kill}, on the same port and storage. */

@@ -65,7 +65,7 @@ public final class Nginx implements AutoCloseable {
         .append(" { default_type \"").append(type).append("\"; }\n"));
     AssertionError last = null;
     for (int attempt = 0; attempt < 3; attempt++) {
-      port = DistributionRegistry.freePort();
+      port = Proc.freePort();
       Path conf = scratch.resolve("nginx-" + attempt + ".conf");
       Path tmp = scratch.dir("tmp");
       String text = String.join("\n",

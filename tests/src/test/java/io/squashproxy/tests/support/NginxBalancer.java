@@ -32,7 +32,7 @@ public final class NginxBalancer implements AutoCloseable {
     Env.requireTools("nginx");
     Scratch scratch = Scratch.create("nginx");
     try {
-      int port = DistributionRegistry.freePort();
+      int port = Proc.freePort();
       Path dir = scratch.path();
       for (String d : List.of("body", "proxy", "fastcgi", "uwsgi", "scgi")) {
         Files.createDirectories(dir.resolve("tmp").resolve(d));

@@ -128,8 +128,8 @@ public final class ProxyProcess implements AutoCloseable {
       }
       AssertionError last = null;
       for (int attempt = 0; attempt < 3; attempt++) {
-        int port = DistributionRegistry.freePort();
-        int admin = DistributionRegistry.freePort();
+        int port = Proc.freePort();
+        int admin = Proc.freePort();
         Path log = scratch.resolve("proxy-" + attempt + ".log");
         List<String> cmd = new ArrayList<>(List.of(Env.java().toString()));
         cmd.addAll(jvmOptions);
@@ -217,13 +217,7 @@ public final class ProxyProcess implements AutoCloseable {
 
   /** {@code kill -9}: the process gets no chance to clean up; returns once it is gone. */
   public void kill() {
-    process.destroyForcibly();
-    try {
-      process.waitFor();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new AssertionError(e);
-    }
+    Proc.kill(process);
   }
 
   /** Every {@code squashed} line logged so far. */

@@ -32,7 +32,7 @@ public final class PullThroughRegistry implements AutoCloseable {
     try {
       AssertionError last = null;
       for (int attempt = 0; attempt < 3; attempt++) {
-        int port = DistributionRegistry.freePort();
+        int port = Proc.freePort();
         Path config = scratch.resolve("config-" + attempt + ".yml");
         Path log = scratch.resolve("registry-" + attempt + ".log");
         Files.writeString(config, String.join("\n",
