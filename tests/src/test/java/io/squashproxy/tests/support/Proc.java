@@ -192,6 +192,37 @@ public final class Proc {
     }
   }
 
+  /** One try at starting a server on ports it picks: the server, or an AssertionError once it has stopped it. */
+  @FunctionalInterface
+  public interface Attempt<T> {
+    T start(int attempt) throws IOException;
+  }
+
+  /**
+   * Up to three tries of {@code attempt}, each on fresh ports (another process may take a free port before the
+   * server binds it). On the last failure, or any other error, closes {@code scratch} and rethrows (an
+   * IOException as UncheckedIOException).
+   */
+  public static <T> T startWithRetries(Scratch scratch, Attempt<T> attempt) {
+    try {
+      AssertionError last = null;
+      for (int i = 0; i < 3; i++) {
+        try {
+          return attempt.start(i);
+        } catch (AssertionError e) {
+          last = e;
+        }
+      }
+      throw last;
+    } catch (IOException e) {
+      scratch.close();
+      throw new UncheckedIOException(e);
+    } catch (RuntimeException | Error e) {
+      scratch.close();
+      throw e;
+    }
+  }
+
   /** A free TCP port on 127.0.0.1 (free when asked: a server started on it may still lose a race for it). */
   public static int freePort() {
     try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
@@ -278,6 +309,17 @@ public final class Proc {
       return Files.exists(p) ? new String(Files.readAllBytes(p), StandardCharsets.UTF_8) : "";
     } catch (IOException e) {
       throw new UncheckedIOException(e);
+    }
+  }
+
+  /** As {@link #awaitHttp200}, but stops {@code p} before failing, so that a retry starts clean. */
+  public static void awaitHttp200OrStop(Process p, java.net.http.HttpClient http, java.net.URI uri,
+      Duration max, String what, Path log) {
+    try {
+      awaitHttp200(p, http, uri, max, what, log);
+    } catch (AssertionError e) {
+      stop(p, Duration.ofSeconds(5));
+      throw e;
     }
   }
 
