@@ -67,7 +67,9 @@ class AccessControlTest {
         "http: { addr: 127.0.0.1:" + registryPort + " }",
         "auth: { htpasswd: { realm: upstream, path: " + upstreamHtpasswd + " } }", ""));
     registry = Proc.of("docker-registry", "serve", config.toString()).startBackground(scratch.resolve("registry.log"));
-    awaitStatus(registry, URI.create("http://127.0.0.1:" + registryPort + "/v2/"), 401, scratch.resolve("registry.log"));
+    // With auth on, /v2/ answers 401 to an anonymous client once it is up.
+    Proc.awaitHttpStatus(registry, HTTP, URI.create("http://127.0.0.1:" + registryPort + "/v2/"), 401,
+        Duration.ofSeconds(30), "docker-registry", scratch.resolve("registry.log"));
     try (ImageBuilder img = ImageBuilder.create("app")) {
       img.layer("base", "mkdir -p etc && echo base > etc/os-release")
           .layer("tool", "echo 'a tool' > tool.txt")
@@ -277,24 +279,5 @@ class AccessControlTest {
       b.header("Authorization", authorization);
     }
     return HTTP.send(b.build(), HttpResponse.BodyHandlers.discarding()).statusCode();
-  }
-
-  private static void awaitStatus(Process p, URI uri, int status, Path log) throws Exception {
-    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-    while (System.nanoTime() < deadline) {
-      if (!p.isAlive()) {
-        throw new AssertionError("exited: " + Proc.readQuietly(log));
-      }
-      try {
-        if (HTTP.send(HttpRequest.newBuilder(uri).build(), HttpResponse.BodyHandlers.discarding()).statusCode()
-            == status) {
-          return;
-        }
-      } catch (IOException e) {
-        // not up yet
-      }
-      Thread.sleep(100);
-    }
-    throw new AssertionError(uri + " never answered " + status + ": " + Proc.readQuietly(log));
   }
 }

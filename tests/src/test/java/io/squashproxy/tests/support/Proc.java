@@ -329,6 +329,12 @@ public final class Proc {
    */
   public static void awaitHttp200(Process p, java.net.http.HttpClient http, java.net.URI uri,
       Duration max, String what, Path log) {
+    awaitHttpStatus(p, http, uri, 200, max, what, log);
+  }
+
+  /** As {@link #awaitHttp200}, for another status (a registry with auth is ready when it answers 401). */
+  public static void awaitHttpStatus(Process p, java.net.http.HttpClient http, java.net.URI uri, int status,
+      Duration max, String what, Path log) {
     java.net.http.HttpRequest req = java.net.http.HttpRequest.newBuilder(uri)
         .timeout(Duration.ofSeconds(2)).GET().build();
     long deadline = System.nanoTime() + max.toNanos();
@@ -337,7 +343,7 @@ public final class Proc {
         throw new AssertionError(what + " exited with " + p.exitValue() + ":\n" + readQuietly(log));
       }
       try {
-        if (http.send(req, java.net.http.HttpResponse.BodyHandlers.discarding()).statusCode() == 200) {
+        if (http.send(req, java.net.http.HttpResponse.BodyHandlers.discarding()).statusCode() == status) {
           return;
         }
       } catch (IOException e) {
@@ -353,7 +359,7 @@ public final class Proc {
         throw new AssertionError(e);
       }
     }
-    throw new AssertionError(what + " did not answer " + uri.getPath() + " within " + max.toSeconds() + " s:\n"
-        + readQuietly(log));
+    throw new AssertionError(what + " did not answer " + uri.getPath() + " with " + status + " within "
+        + max.toSeconds() + " s:\n" + readQuietly(log));
   }
 }
