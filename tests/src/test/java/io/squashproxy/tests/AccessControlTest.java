@@ -16,9 +16,6 @@ import io.squashproxy.tests.support.Proc;
 import io.squashproxy.tests.support.Scratch;
 import io.squashproxy.tests.support.Skopeo;
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -61,7 +58,7 @@ class AccessControlTest {
     scratch = Scratch.create("acl");
     Path upstreamHtpasswd = scratch.resolve("upstream.htpasswd");
     Files.writeString(upstreamHtpasswd, UPSTREAM_USER + ":" + bcrypt(UPSTREAM_PASSWORD) + "\n");
-    registryPort = freePort();
+    registryPort = Proc.freePort();
     Path config = scratch.resolve("registry.yml");
     Files.writeString(config, String.join("\n",
         "version: 0.1",
@@ -70,7 +67,9 @@ class AccessControlTest {
         "http: { addr: 127.0.0.1:" + registryPort + " }",
         "auth: { htpasswd: { realm: upstream, path: " + upstreamHtpasswd + " } }", ""));
     registry = Proc.of("docker-registry", "serve", config.toString()).startBackground(scratch.resolve("registry.log"));
-    awaitStatus(registry, URI.create("http://127.0.0.1:" + registryPort + "/v2/"), 401, scratch.resolve("registry.log"));
+    // With auth on, /v2/ answers 401 to an anonymous client once it is up.
+    Proc.awaitHttpStatus(registry, HTTP, URI.create("http://127.0.0.1:" + registryPort + "/v2/"), 401,
+        Duration.ofSeconds(30), "docker-registry", scratch.resolve("registry.log"));
     try (ImageBuilder img = ImageBuilder.create("app")) {
       img.layer("base", "mkdir -p etc && echo base > etc/os-release")
           .layer("tool", "echo 'a tool' > tool.txt")
@@ -195,8 +194,8 @@ class AccessControlTest {
       try {
         Path htpasswd = s.resolve("htpasswd");
         Files.writeString(htpasswd, "alice:" + bcrypt("alice-pw") + "\nbob:" + bcrypt("bob-pw") + "\n");
-        int port = freePort();
-        int admin = freePort();
+        int port = Proc.freePort();
+        int admin = Proc.freePort();
         Path config = s.resolve("squash-proxy.yaml");
         Files.writeString(config, String.join("\n",
             "listen: 127.0.0.1:" + port,
@@ -280,32 +279,5 @@ class AccessControlTest {
       b.header("Authorization", authorization);
     }
     return HTTP.send(b.build(), HttpResponse.BodyHandlers.discarding()).statusCode();
-  }
-
-  private static int freePort() {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
-      return s.getLocalPort();
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-  }
-
-  private static void awaitStatus(Process p, URI uri, int status, Path log) throws Exception {
-    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-    while (System.nanoTime() < deadline) {
-      if (!p.isAlive()) {
-        throw new AssertionError("exited: " + Proc.readQuietly(log));
-      }
-      try {
-        if (HTTP.send(HttpRequest.newBuilder(uri).build(), HttpResponse.BodyHandlers.discarding()).statusCode()
-            == status) {
-          return;
-        }
-      } catch (IOException e) {
-        // not up yet
-      }
-      Thread.sleep(100);
-    }
-    throw new AssertionError(uri + " never answered " + status + ": " + Proc.readQuietly(log));
   }
 }

@@ -13,13 +13,8 @@ import io.squashproxy.tests.support.Scratch;
 import io.squashproxy.tests.support.Skopeo;
 import io.squashproxy.tests.support.SquashCli;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -43,7 +38,7 @@ class BloatedImageTest {
           "mkdir -p etc data app",
           "printf 'root:x:0:0:root:/root:/bin/sh\\n' > etc/passwd",
           "for i in 1 2 3 4 5 6 7 8; do echo \"config $i\" > app/file$i.conf; done"));
-      image.layer("add a 64 MiB file", rootfs -> writeRandom(rootfs.resolve("data/big.bin"), BIG, 42));
+      image.layer("add a 64 MiB file", rootfs -> FaultsTestSupport.writeRandom(rootfs.resolve("data/big.bin"), BIG, 42));
       image.layer("delete it", "rm data/big.bin");
 
       ImageArchive layout = ImageArchive.open(image.layout());
@@ -80,26 +75,6 @@ class BloatedImageTest {
       assertTrue(dockerSaved >= bigBlob, "saved " + dockerSaved + " bytes, less than " + bigBlob);
       RootfsTree.assertIdentical(reference, Skopeo.unpack("docker-archive:" + dockerOut, work.resolve("u-docker")),
           RootfsTree.Options.exact());
-    }
-  }
-
-  /** {@code size} bytes of seeded pseudo-random data, which gzip cannot shrink. */
-  static void writeRandom(Path file, long size, long seed) {
-    SplittableRandom rnd = new SplittableRandom(seed);
-    ByteBuffer buf = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
-    try (OutputStream out = Files.newOutputStream(file)) {
-      long left = size;
-      while (left > 0) {
-        buf.clear();
-        while (buf.hasRemaining()) {
-          buf.putLong(rnd.nextLong());
-        }
-        int n = (int) Math.min(left, buf.capacity());
-        out.write(buf.array(), 0, n);
-        left -= n;
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
     }
   }
 }

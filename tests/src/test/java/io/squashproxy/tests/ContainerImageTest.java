@@ -122,8 +122,8 @@ class ContainerImageTest {
     sample.layer("delete", "rm data/big && echo two > data/a");
     Skopeo.copy(sample.skopeoRef(), registry.ref("demo/app:1"), "--format", "v2s2");
 
-    proxyPort = DockerContainer.freePort();
-    int adminPort = DockerContainer.freePort();
+    proxyPort = Proc.freePort();
+    int adminPort = Proc.freePort();
     proxy = DockerContainer.run(dockerd, List.of("--network", "host",
             "--env", "SQUASH_HEALTHCHECK_URL=http://127.0.0.1:" + adminPort + "/healthz"),
         IMAGE, "serve", "--config", "/etc/squash-proxy/config.yaml",

@@ -53,7 +53,7 @@ final class FaultsTestSupport {
     return b;
   }
 
-  /** {@code size} bytes of seeded pseudo-random data. */
+  /** {@code size} bytes of seeded pseudo-random data, which gzip cannot shrink. */
   static void writeRandom(Path file, long size, long seed) {
     SplittableRandom rnd = new SplittableRandom(seed);
     ByteBuffer buf = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);

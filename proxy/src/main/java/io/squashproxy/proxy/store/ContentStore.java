@@ -4,10 +4,7 @@ import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import com.github.benmanes.caffeine.cache.RemovalCause;
 import io.squashproxy.core.digest.Digest;
-import io.squashproxy.core.digest.VerifyingInputStream;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -138,24 +135,6 @@ public final class ContentStore implements Storage {
   @Override
   public boolean hasBlob(Digest d) {
     return blob(d).isPresent();
-  }
-
-  /**
-   * Streams {@code in} into the store under {@code d}, verifying digest and (if not -1) size; nothing is
-   * stored when they do not match.
-   */
-  @Override
-  public StoredBlob putBlob(Digest d, long size, InputStream in) throws IOException {
-    Path t = Files.createTempFile(tmp, "blob-", ".tmp");
-    try {
-      try (OutputStream out = Files.newOutputStream(t);
-          VerifyingInputStream v = new VerifyingInputStream(in, "blob " + d, d, size)) {
-        v.transferTo(out);
-      }
-      return adoptVerified(d, t);
-    } finally {
-      Files.deleteIfExists(t);
-    }
   }
 
   /** Moves a file whose digest the caller has verified into the store. */

@@ -1,10 +1,13 @@
 package io.squashproxy.proxy.store;
 
 import io.squashproxy.core.digest.Digest;
+import io.squashproxy.core.digest.VerifyingInputStream;
 import io.squashproxy.proxy.store.ContentStore.StoredBlob;
 import io.squashproxy.proxy.store.ContentStore.StoredManifest;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
 
@@ -24,8 +27,22 @@ public interface Storage {
   /** Whether the store has the blob, without bringing it to local disk. */
   boolean hasBlob(Digest d);
 
-  /** Streams {@code in} into the store, verifying digest and (if not -1) size; nothing stored on mismatch. */
-  StoredBlob putBlob(Digest d, long size, InputStream in) throws IOException;
+  /**
+   * Streams {@code in} into the store, verifying digest and (if not -1) size; nothing stored on mismatch.
+   * Written to a work file in {@link #tmpDir()}, then {@link #adoptVerified adopted}.
+   */
+  default StoredBlob putBlob(Digest d, long size, InputStream in) throws IOException {
+    Path t = Files.createTempFile(tmpDir(), "blob-", ".tmp");
+    try {
+      try (OutputStream out = Files.newOutputStream(t);
+          VerifyingInputStream v = new VerifyingInputStream(in, "blob " + d, d, size)) {
+        v.transferTo(out);
+      }
+      return adoptVerified(d, t);
+    } finally {
+      Files.deleteIfExists(t);
+    }
+  }
 
   StoredBlob putBlob(Digest d, byte[] bytes) throws IOException;
 

@@ -147,20 +147,6 @@ public final class TieredStorage implements Storage {
   }
 
   @Override
-  public StoredBlob putBlob(Digest d, long size, InputStream in) throws IOException {
-    Path t = Files.createTempFile(local.tmpDir(), "blob-", ".tmp");
-    try {
-      try (OutputStream out = Files.newOutputStream(t);
-          VerifyingInputStream v = new VerifyingInputStream(in, "blob " + d, d, size)) {
-        v.transferTo(out);
-      }
-      return adoptVerified(d, t);
-    } finally {
-      Files.deleteIfExists(t);
-    }
-  }
-
-  @Override
   public StoredBlob putBlob(Digest d, byte[] bytes) throws IOException {
     Digest actual = Digest.of(d.algorithm(), d.newMessageDigest().digest(bytes));
     if (!actual.equals(d)) {

@@ -1,9 +1,5 @@
 package io.squashproxy.tests.support;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.nio.file.Files;
@@ -20,13 +16,17 @@ public final class DistributionRegistry implements AutoCloseable {
   private volatile Process process;
   private final int port;
   private final Path log;
-  private Path config;
+  private final Path config;
+  /** Names the registry in a failure to start. */
+  private final String what;
 
-  private DistributionRegistry(Scratch scratch, Process process, int port, Path log) {
+  private DistributionRegistry(Scratch scratch, Process process, int port, Path log, Path config, String what) {
     this.scratch = scratch;
     this.process = process;
     this.port = port;
     this.log = log;
+    this.config = config;
+    this.what = what;
   }
 
   public static DistributionRegistry start() {
@@ -35,59 +35,46 @@ public final class DistributionRegistry implements AutoCloseable {
 
   /** @param accessLog with the registry's access log (one line per request) in {@link #logFile()} */
   public static DistributionRegistry start(boolean accessLog) {
-    Env.requireTools("docker-registry");
-    Scratch scratch = Scratch.create("reg");
-    try {
-      AssertionError last = null;
-      for (int attempt = 0; attempt < 3; attempt++) {
-        int port = freePort();
-        Path storage = scratch.dir("storage");
-        Path config = scratch.resolve("config-" + attempt + ".yml");
-        Path log = scratch.resolve("registry-" + attempt + ".log");
-        Files.writeString(config, String.join("\n",
-            "version: 0.1",
-            // Level warn keeps the application log quiet; the access log (combined format) is apart from it.
-            "log: { level: warn, accesslog: { disabled: " + !accessLog + " } }",
-            "storage:",
-            "  filesystem: { rootdirectory: " + storage + " }",
-            "  delete: { enabled: true }",
-            "http: { addr: 127.0.0.1:" + port + " }",
-            ""));
-        Process p = Proc.of("docker-registry", "serve", config.toString()).startBackground(log);
-        try {
-          waitReady(p, port, log);
-          DistributionRegistry started = new DistributionRegistry(scratch, p, port, log);
-          started.config = config;
-          return started;
-        } catch (AssertionError e) {
-          Proc.stop(p, Duration.ofSeconds(5));
-          last = e;
-        }
-      }
-      throw last;
-    } catch (IOException e) {
-      scratch.close();
-      throw new UncheckedIOException(e);
-    } catch (RuntimeException | Error e) {
-      scratch.close();
-      throw e;
-    }
+    return start("reg", accessLog, null, "docker-registry");
   }
 
-  private static void waitReady(Process p, int port, Path log) {
+  /**
+   * Distribution's own pull-through cache of {@code upstreamUrl} ({@code proxy.remoteurl}), access log off:
+   * see {@link PullThroughRegistry}.
+   */
+  static DistributionRegistry startPullThrough(String upstreamUrl) {
+    return start("mirror", false, upstreamUrl, "docker-registry (pull-through)");
+  }
+
+  private static DistributionRegistry start(String scratchName, boolean accessLog, String remoteUrl, String what) {
+    Env.requireTools("docker-registry");
+    Scratch scratch = Scratch.create(scratchName);
+    return Proc.startWithRetries(scratch, attempt -> {
+      int port = Proc.freePort();
+      Path storage = scratch.dir("storage");
+      Path config = scratch.resolve("config-" + attempt + ".yml");
+      Path log = scratch.resolve("registry-" + attempt + ".log");
+      Files.writeString(config, String.join("\n",
+          "version: 0.1",
+          // Level warn keeps the application log quiet; the access log (combined format) is apart from it.
+          "log: { level: warn, accesslog: { disabled: " + !accessLog + " } }",
+          "storage:",
+          "  filesystem: { rootdirectory: " + storage + " }",
+          "  delete: { enabled: true }",
+          "http: { addr: 127.0.0.1:" + port + " }",
+          remoteUrl == null ? "" : "proxy: { remoteurl: " + remoteUrl + " }",
+          ""));
+      Process p = Proc.of("docker-registry", "serve", config.toString()).startBackground(log);
+      waitReady(p, port, log, what);
+      return new DistributionRegistry(scratch, p, port, log, config, what);
+    });
+  }
+
+  private static void waitReady(Process p, int port, Path log, String what) {
     HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
         .connectTimeout(Duration.ofSeconds(2)).build();
-    Proc.awaitHttp200(p, http, URI.create("http://127.0.0.1:" + port + "/v2/"), Duration.ofSeconds(20),
-        "docker-registry", log);
-  }
-
-
-  static int freePort() {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
-      return s.getLocalPort();
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
+    Proc.awaitHttp200OrStop(p, http, URI.create("http://127.0.0.1:" + port + "/v2/"), Duration.ofSeconds(20),
+        what, log);
   }
 
   static void sleep(long ms) {
@@ -101,19 +88,13 @@ public final class DistributionRegistry implements AutoCloseable {
 
   /** Kills the registry at once (SIGKILL), as a crash or a pulled plug would; {@link #restart} revives it. */
   public void kill() {
-    process.destroyForcibly();
-    try {
-      process.waitFor();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new AssertionError(e);
-    }
+    Proc.kill(process);
   }
 
   /** Starts the registry again after {@link #kill}, on the same port and storage. */
   public void restart() {
     Process p = Proc.of("docker-registry", "serve", config.toString()).startBackground(log);
-    waitReady(p, port, log);
+    waitReady(p, port, log, what);
     process = p;
   }
 

@@ -36,11 +36,6 @@ public final class DockerContainer implements AutoCloseable {
     return new DockerContainer(docker, id);
   }
 
-  /** A free TCP port on 127.0.0.1 (for a container on the host network). */
-  public static int freePort() {
-    return DistributionRegistry.freePort();
-  }
-
   public String id() {
     return id;
   }

@@ -11,6 +11,7 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.function.IntFunction;
 
 /**
  * nginx as a reference static file server for benchmarks: its own minimal config in a scratch dir (pid, logs
@@ -59,61 +60,71 @@ public final class Nginx implements AutoCloseable {
   }
 
   public Nginx start() {
-    Env.requireTools("nginx");
     StringBuilder locations = new StringBuilder();
     types.forEach((name, type) -> locations.append("    location = /").append(name)
         .append(" { default_type \"").append(type).append("\"; }\n"));
-    AssertionError last = null;
-    for (int attempt = 0; attempt < 3; attempt++) {
-      port = DistributionRegistry.freePort();
+    String main = String.join("\n",
+        "worker_processes " + Runtime.getRuntime().availableProcessors() + ";",
+        "events { worker_connections 4096; }");
+    String probe = types.isEmpty() ? "" : types.keySet().iterator().next();
+    Running r = launch(scratch, main, listen -> String.join("\n",
+        "  access_log off;",
+        "  sendfile on;",
+        "  tcp_nopush on;",
+        "  tcp_nodelay on;",
+        "  keepalive_requests 100000000;",
+        "  keepalive_timeout 120s;",
+        "  types { }",
+        "  default_type application/octet-stream;",
+        "  server {",
+        "    listen 127.0.0.1:" + listen + ";",
+        "    root " + root + ";",
+        locations + "  }"), probe, Duration.ofSeconds(20));
+    process = r.process();
+    port = r.port();
+    return this;
+  }
+
+  /** An nginx started by {@link #launch}, listening on 127.0.0.1:{@code port}. */
+  record Running(Process process, int port) {}
+
+  /**
+   * Starts nginx in the foreground on a free 127.0.0.1 port, its pid, error log and temp files in
+   * {@code scratch} (closed if it cannot start): {@code main} holds the main-context directives (workers,
+   * events), {@code http} the http block's own directives for a port. Ready once {@code GET /PROBE} answers
+   * 200; retried on fresh ports.
+   */
+  static Running launch(Scratch scratch, String main, IntFunction<String> http, String probe, Duration max) {
+    Env.requireTools("nginx");
+    Path tmp = scratch.dir("tmp");
+    Path errorLog = scratch.resolve("error.log");
+    return Proc.startWithRetries(scratch, attempt -> {
+      int port = Proc.freePort();
       Path conf = scratch.resolve("nginx-" + attempt + ".conf");
-      Path tmp = scratch.dir("tmp");
-      String text = String.join("\n",
-          "worker_processes " + Runtime.getRuntime().availableProcessors() + ";",
+      Files.writeString(conf, String.join("\n",
+          "daemon off;",
+          // Workers run as nobody otherwise, who may not read the scratch files.
           Env.isRoot() ? "user root;" : "",
           "pid " + scratch.resolve("nginx.pid") + ";",
-          "error_log " + scratch.resolve("error.log") + " warn;",
-          "events { worker_connections 4096; }",
+          "error_log " + errorLog + " warn;",
+          main,
           "http {",
-          "  access_log off;",
-          "  sendfile on;",
-          "  tcp_nopush on;",
-          "  tcp_nodelay on;",
-          "  keepalive_requests 100000000;",
-          "  keepalive_timeout 120s;",
           "  client_body_temp_path " + tmp + ";",
           "  proxy_temp_path " + tmp + ";",
           "  fastcgi_temp_path " + tmp + ";",
           "  uwsgi_temp_path " + tmp + ";",
           "  scgi_temp_path " + tmp + ";",
-          "  types { }",
-          "  default_type application/octet-stream;",
-          "  server {",
-          "    listen 127.0.0.1:" + port + ";",
-          "    root " + root + ";",
-          locations + "  }",
+          http.apply(port),
           "}",
-          "");
-      try {
-        Files.writeString(conf, text);
-      } catch (IOException e) {
-        throw new UncheckedIOException(e);
-      }
+          ""));
       Path log = scratch.resolve("nginx-" + attempt + ".log");
-      process = Proc.of("nginx", "-c", conf.toString(), "-p", scratch.path().toString(), "-g", "daemon off;")
+      Process p = Proc.of("nginx", "-c", conf.toString(), "-p", scratch.path().toString(), "-e", errorLog.toString())
           .startBackground(log);
-      try {
-        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
-        String probe = types.isEmpty() ? "" : types.keySet().iterator().next();
-        Proc.awaitHttp200(process, http, URI.create(url(probe)), Duration.ofSeconds(20), "nginx", log);
-        return this;
-      } catch (AssertionError e) {
-        Proc.stop(process, Duration.ofSeconds(5));
-        last = e;
-      }
-    }
-    close();
-    throw last;
+      HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+      Proc.awaitHttp200OrStop(p, client, URI.create("http://127.0.0.1:" + port + "/" + probe), max, "nginx",
+          errorLog);
+      return new Running(p, port);
+    });
   }
 
   /** {@code http://127.0.0.1:PORT/NAME}. */

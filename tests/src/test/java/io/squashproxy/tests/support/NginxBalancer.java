@@ -1,10 +1,5 @@
 package io.squashproxy.tests.support;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -14,7 +9,7 @@ import java.util.stream.Collectors;
  * nginx (the Debian package) as a round-robin load balancer on a free 127.0.0.1 port in front of proxy
  * replicas, configured as deploy/compose-scaled/nginx.conf is: no buffering (blobs stream through), no body
  * size cap, and a replica that refuses connections or answers 502 is skipped for the next one
- * ({@code proxy_next_upstream}). Its own config, pid, logs and temp dirs live in a scratch dir.
+ * ({@code proxy_next_upstream}). Started by {@link Nginx#launch}: config, pid, logs and temp files in a scratch dir.
  */
 public final class NginxBalancer implements AutoCloseable {
   private final Scratch scratch;
@@ -29,67 +24,35 @@ public final class NginxBalancer implements AutoCloseable {
 
   /** @param backends {@code 127.0.0.1:PORT} of each replica */
   public static NginxBalancer start(List<String> backends) {
-    Env.requireTools("nginx");
     Scratch scratch = Scratch.create("nginx");
-    try {
-      int port = DistributionRegistry.freePort();
-      Path dir = scratch.path();
-      for (String d : List.of("body", "proxy", "fastcgi", "uwsgi", "scgi")) {
-        Files.createDirectories(dir.resolve("tmp").resolve(d));
-      }
-      String servers = backends.stream().map(b -> "    server " + b + " max_fails=1 fail_timeout=30s;")
-          .collect(Collectors.joining("\n"));
-      String conf = """
-          daemon off;
-          master_process on;
-          worker_processes 1;
-          user root;
-          pid DIR/nginx.pid;
-          error_log DIR/error.log warn;
-          events { worker_connections 1024; }
-          http {
-            access_log DIR/access.log;
-            client_body_temp_path DIR/tmp/body;
-            proxy_temp_path DIR/tmp/proxy;
-            fastcgi_temp_path DIR/tmp/fastcgi;
-            uwsgi_temp_path DIR/tmp/uwsgi;
-            scgi_temp_path DIR/tmp/scgi;
-            upstream replicas {
-          SERVERS
-            }
-            server {
-              listen 127.0.0.1:PORT;
-              client_max_body_size 0;
-              location / {
-                proxy_pass http://replicas;
-                proxy_http_version 1.1;
-                proxy_set_header Connection "";
-                proxy_set_header Host $http_host;
-                proxy_buffering off;
-                proxy_request_buffering off;
-                proxy_connect_timeout 2s;
-                proxy_read_timeout 600s;
-                proxy_next_upstream error timeout http_502;
-              }
-            }
+    Path dir = scratch.path();
+    String servers = backends.stream().map(b -> "    server " + b + " max_fails=1 fail_timeout=30s;")
+        .collect(Collectors.joining("\n"));
+    String main = """
+        worker_processes 1;
+        events { worker_connections 1024; }""";
+    Nginx.Running r = Nginx.launch(scratch, main, port -> """
+          access_log DIR/access.log;
+          upstream replicas {
+        SERVERS
           }
-          """.replace("DIR", dir.toString()).replace("SERVERS", servers).replace("PORT", Integer.toString(port));
-      Path file = dir.resolve("nginx.conf");
-      Files.writeString(file, conf);
-      Path log = dir.resolve("nginx.out");
-      Process p = Proc.of("nginx", "-c", file.toString(), "-p", dir.toString(), "-e", dir.resolve("error.log")
-          .toString()).startBackground(log);
-      NginxBalancer lb = new NginxBalancer(scratch, p, port);
-      Proc.awaitHttp200(p, HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build(),
-          URI.create(lb.url() + "/v2/"), Duration.ofSeconds(30), "nginx", dir.resolve("error.log"));
-      return lb;
-    } catch (IOException e) {
-      scratch.close();
-      throw new UncheckedIOException(e);
-    } catch (RuntimeException | Error e) {
-      scratch.close();
-      throw e;
-    }
+          server {
+            listen 127.0.0.1:PORT;
+            client_max_body_size 0;
+            location / {
+              proxy_pass http://replicas;
+              proxy_http_version 1.1;
+              proxy_set_header Connection "";
+              proxy_set_header Host $http_host;
+              proxy_buffering off;
+              proxy_request_buffering off;
+              proxy_connect_timeout 2s;
+              proxy_read_timeout 600s;
+              proxy_next_upstream error timeout http_502;
+            }
+          }""".replace("DIR", dir.toString()).replace("SERVERS", servers).replace("PORT", Integer.toString(port)),
+        "v2/", Duration.ofSeconds(30));
+    return new NginxBalancer(scratch, r.process(), r.port());
   }
 
   public String host() {

@@ -3,6 +3,8 @@ package io.squashproxy.tests.support;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -190,6 +192,57 @@ public final class Proc {
     }
   }
 
+  /** One try at starting a server on ports it picks: the server, or an AssertionError once it has stopped it. */
+  @FunctionalInterface
+  public interface Attempt<T> {
+    T start(int attempt) throws IOException;
+  }
+
+  /**
+   * Up to three tries of {@code attempt}, each on fresh ports (another process may take a free port before the
+   * server binds it). On the last failure, or any other error, closes {@code scratch} and rethrows (an
+   * IOException as UncheckedIOException).
+   */
+  public static <T> T startWithRetries(Scratch scratch, Attempt<T> attempt) {
+    try {
+      AssertionError last = null;
+      for (int i = 0; i < 3; i++) {
+        try {
+          return attempt.start(i);
+        } catch (AssertionError e) {
+          last = e;
+        }
+      }
+      throw last;
+    } catch (IOException e) {
+      scratch.close();
+      throw new UncheckedIOException(e);
+    } catch (RuntimeException | Error e) {
+      scratch.close();
+      throw e;
+    }
+  }
+
+  /** A free TCP port on 127.0.0.1 (free when asked: a server started on it may still lose a race for it). */
+  public static int freePort() {
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+      return s.getLocalPort();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** {@code kill -9}: the process gets no chance to clean up; returns once it is gone. */
+  public static void kill(Process p) {
+    p.destroyForcibly();
+    try {
+      p.waitFor();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError(e);
+    }
+  }
+
   /** What a finished command did. */
   public record Result(List<String> command, int exitCode, String stdout, String stderr, Duration took) {
 
@@ -259,11 +312,28 @@ public final class Proc {
     }
   }
 
+  /** As {@link #awaitHttp200}, but stops {@code p} before failing, so that a retry starts clean. */
+  public static void awaitHttp200OrStop(Process p, java.net.http.HttpClient http, java.net.URI uri,
+      Duration max, String what, Path log) {
+    try {
+      awaitHttp200(p, http, uri, max, what, log);
+    } catch (AssertionError e) {
+      stop(p, Duration.ofSeconds(5));
+      throw e;
+    }
+  }
+
   /**
    * Polls {@code uri} until it answers 200 while {@code p} lives; fails with {@code what} and the process's
    * log when it exits or {@code max} passes.
    */
   public static void awaitHttp200(Process p, java.net.http.HttpClient http, java.net.URI uri,
+      Duration max, String what, Path log) {
+    awaitHttpStatus(p, http, uri, 200, max, what, log);
+  }
+
+  /** As {@link #awaitHttp200}, for another status (a registry with auth is ready when it answers 401). */
+  public static void awaitHttpStatus(Process p, java.net.http.HttpClient http, java.net.URI uri, int status,
       Duration max, String what, Path log) {
     java.net.http.HttpRequest req = java.net.http.HttpRequest.newBuilder(uri)
         .timeout(Duration.ofSeconds(2)).GET().build();
@@ -273,7 +343,7 @@ public final class Proc {
         throw new AssertionError(what + " exited with " + p.exitValue() + ":\n" + readQuietly(log));
       }
       try {
-        if (http.send(req, java.net.http.HttpResponse.BodyHandlers.discarding()).statusCode() == 200) {
+        if (http.send(req, java.net.http.HttpResponse.BodyHandlers.discarding()).statusCode() == status) {
           return;
         }
       } catch (IOException e) {
@@ -289,7 +359,7 @@ public final class Proc {
         throw new AssertionError(e);
       }
     }
-    throw new AssertionError(what + " did not answer " + uri.getPath() + " within " + max.toSeconds() + " s:\n"
-        + readQuietly(log));
+    throw new AssertionError(what + " did not answer " + uri.getPath() + " with " + status + " within "
+        + max.toSeconds() + " s:\n" + readQuietly(log));
   }
 }

@@ -120,48 +120,33 @@ public final class ProxyProcess implements AutoCloseable {
       List<String> jvmOptions) {
     Path jar = Env.squashJar();
     Scratch scratch = Scratch.create("proxy");
-    try {
+    return Proc.startWithRetries(scratch, attempt -> {
       Path config = null;
       if (configYaml != null) {
         config = scratch.resolve("squash-proxy.yaml");
         Files.writeString(config, configYaml);
       }
-      AssertionError last = null;
-      for (int attempt = 0; attempt < 3; attempt++) {
-        int port = DistributionRegistry.freePort();
-        int admin = DistributionRegistry.freePort();
-        Path log = scratch.resolve("proxy-" + attempt + ".log");
-        List<String> cmd = new ArrayList<>(List.of(Env.java().toString()));
-        cmd.addAll(jvmOptions);
-        cmd.addAll(List.of("-jar", jar.toString(), "serve"));
-        if (config != null) {
-          cmd.addAll(List.of("--config", config.toString()));
-        }
-        Path cache = cacheDir != null ? cacheDir : scratch.resolve("cache-" + attempt);
-        cmd.addAll(List.of("--upstream", upstreamUrl,
-            "--listen", "127.0.0.1:" + port,
-            "--admin-listen", "127.0.0.1:" + admin,
-            "--cache-dir", cache.toString()));
-        Process p = Proc.of(cmd).env("SQUASH_LOG_LEVEL", "INFO").startBackground(log);
-        try {
-          waitReady(p, port, log, tls);
-          ProxyProcess started = new ProxyProcess(scratch, p, port, log, admin);
-          started.cacheDir = cache;
-          started.tlsHttp = tls == null ? null : client(tls, Duration.ofSeconds(5));
-          return started;
-        } catch (AssertionError e) {
-          Proc.stop(p, Duration.ofSeconds(5));
-          last = e;
-        }
+      int port = Proc.freePort();
+      int admin = Proc.freePort();
+      Path log = scratch.resolve("proxy-" + attempt + ".log");
+      List<String> cmd = new ArrayList<>(List.of(Env.java().toString()));
+      cmd.addAll(jvmOptions);
+      cmd.addAll(List.of("-jar", jar.toString(), "serve"));
+      if (config != null) {
+        cmd.addAll(List.of("--config", config.toString()));
       }
-      throw last;
-    } catch (IOException e) {
-      scratch.close();
-      throw new UncheckedIOException(e);
-    } catch (RuntimeException | Error e) {
-      scratch.close();
-      throw e;
-    }
+      Path cache = cacheDir != null ? cacheDir : scratch.resolve("cache-" + attempt);
+      cmd.addAll(List.of("--upstream", upstreamUrl,
+          "--listen", "127.0.0.1:" + port,
+          "--admin-listen", "127.0.0.1:" + admin,
+          "--cache-dir", cache.toString()));
+      Process p = Proc.of(cmd).env("SQUASH_LOG_LEVEL", "INFO").startBackground(log);
+      waitReady(p, port, log, tls);
+      ProxyProcess started = new ProxyProcess(scratch, p, port, log, admin);
+      started.cacheDir = cache;
+      started.tlsHttp = tls == null ? null : client(tls, Duration.ofSeconds(5));
+      return started;
+    });
   }
 
   private static HttpClient client(SSLContext tls, Duration connectTimeout) {
@@ -172,8 +157,8 @@ public final class ProxyProcess implements AutoCloseable {
 
   private static void waitReady(Process p, int port, Path log, SSLContext tls) {
     String scheme = tls == null ? "http" : "https";
-    Proc.awaitHttp200(p, client(tls, Duration.ofSeconds(2)), URI.create(scheme + "://127.0.0.1:" + port + "/v2/"),
-        Duration.ofSeconds(60), "the proxy", log);
+    Proc.awaitHttp200OrStop(p, client(tls, Duration.ofSeconds(2)),
+        URI.create(scheme + "://127.0.0.1:" + port + "/v2/"), Duration.ofSeconds(60), "the proxy", log);
   }
 
 
@@ -217,13 +202,7 @@ public final class ProxyProcess implements AutoCloseable {
 
   /** {@code kill -9}: the process gets no chance to clean up; returns once it is gone. */
   public void kill() {
-    process.destroyForcibly();
-    try {
-      process.waitFor();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new AssertionError(e);
-    }
+    Proc.kill(process);
   }
 
   /** Every {@code squashed} line logged so far. */

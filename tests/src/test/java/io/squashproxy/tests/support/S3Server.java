@@ -38,7 +38,7 @@ public final class S3Server implements AutoCloseable {
         .build(BlobStoreContext.class);
     context.getBlobStore().createContainerInLocation(null, BUCKET);
     S3Proxy proxy = S3Proxy.builder().blobStore(context.getBlobStore())
-        .endpoint(URI.create("http://127.0.0.1:" + DistributionRegistry.freePort()))
+        .endpoint(URI.create("http://127.0.0.1:" + Proc.freePort()))
         .awsAuthentication(AuthenticationType.AWS_V2_OR_V4, ACCESS_KEY, SECRET_KEY)
         .build();
     try {

@@ -15,6 +15,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
@@ -22,7 +23,6 @@ import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
 import software.amazon.awssdk.core.ResponseBytes;
-import software.amazon.awssdk.core.ResponseInputStream;
 import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
 import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
 import software.amazon.awssdk.core.exception.SdkException;
@@ -35,7 +35,6 @@ import software.amazon.awssdk.services.s3.S3ClientBuilder;
 import software.amazon.awssdk.services.s3.model.AbortMultipartUploadRequest;
 import software.amazon.awssdk.services.s3.model.CompletedMultipartUpload;
 import software.amazon.awssdk.services.s3.model.CompletedPart;
-import software.amazon.awssdk.services.s3.model.GetObjectResponse;
 import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
 import software.amazon.awssdk.services.s3.model.MultipartUpload;
 import software.amazon.awssdk.services.s3.model.NoSuchKeyException;
@@ -134,58 +133,44 @@ public final class S3ObjectStore implements ObjectStore {
   }
 
   private Optional<HeadObjectResponse> head(String key) throws IOException {
-    try {
-      return Optional.of(s3.headObject(r -> r.bucket(bucket).key(k(key))));
-    } catch (NoSuchKeyException e) {
-      return Optional.empty();
-    } catch (S3Exception e) {
-      if (e.statusCode() == 404) {
-        return Optional.empty();
-      }
-      throw io("HEAD", key, e);
-    } catch (SdkException e) {
-      throw io("HEAD", key, e);
-    }
+    return ifExists("HEAD", key, () -> s3.headObject(r -> r.bucket(bucket).key(k(key))));
   }
 
   @Override
   public Optional<byte[]> get(String key) throws IOException {
-    try {
-      ResponseBytes<GetObjectResponse> r = s3.getObjectAsBytes(q -> q.bucket(bucket).key(k(key)));
-      return Optional.of(r.asByteArrayUnsafe());
-    } catch (NoSuchKeyException e) {
-      return Optional.empty();
-    } catch (S3Exception e) {
-      if (e.statusCode() == 404) {
-        return Optional.empty();
-      }
-      throw io("GET", key, e);
-    } catch (SdkException e) {
-      throw io("GET", key, e);
-    }
+    return ifExists("GET", key, () -> s3.getObjectAsBytes(q -> q.bucket(bucket).key(k(key))))
+        .map(ResponseBytes::asByteArrayUnsafe);
   }
 
   @Override
   public Optional<InputStream> open(String key) throws IOException {
+    return ifExists("GET", key, () -> s3.getObject(q -> q.bucket(bucket).key(k(key))))
+        .map(body -> new FilterInputStream(body) {
+          @Override
+          public void close() throws IOException {
+            // Closing early would drain the rest of a big object to reuse the connection: drop it instead.
+            body.abort();
+            body.close();
+          }
+        });
+  }
+
+  /**
+   * What {@code read} returns, or empty when the object is absent: NoSuchKey, or a bare 404 (a HEAD has no
+   * body to name the error). Any other failure is an IOException naming {@code op} and the key.
+   */
+  private <T> Optional<T> ifExists(String op, String key, Supplier<T> read) throws IOException {
     try {
-      ResponseInputStream<GetObjectResponse> body = s3.getObject(q -> q.bucket(bucket).key(k(key)));
-      return Optional.of(new FilterInputStream(body) {
-        @Override
-        public void close() throws IOException {
-          // Closing early would drain the rest of a big object to reuse the connection: drop it instead.
-          body.abort();
-          body.close();
-        }
-      });
+      return Optional.of(read.get());
     } catch (NoSuchKeyException e) {
       return Optional.empty();
     } catch (S3Exception e) {
       if (e.statusCode() == 404) {
         return Optional.empty();
       }
-      throw io("GET", key, e);
+      throw io(op, key, e);
     } catch (SdkException e) {
-      throw io("GET", key, e);
+      throw io(op, key, e);
     }
   }
 
