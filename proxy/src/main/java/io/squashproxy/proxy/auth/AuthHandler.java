@@ -200,6 +200,10 @@ final class AuthHandler extends ChannelDuplexHandler {
 
   private void pass(ChannelHandlerContext ctx, FullHttpRequest req, Route linkTo) {
     manifestRoute = linkTo;
+    // Whoever paused reading resumes it: the registry handler answers a warm manifest at once without
+    // touching autoRead, so a pause left from a password check or upstream confirmation would stall the
+    // connection. It pauses again itself when its answer is asynchronous (InOrderResponses keeps order).
+    ctx.channel().config().setAutoRead(true);
     ctx.fireChannelRead(req);
   }
 

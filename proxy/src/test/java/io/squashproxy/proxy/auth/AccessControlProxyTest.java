@@ -101,6 +101,9 @@ class AccessControlProxyTest {
       b.header("Authorization", authorization);
     }
     b.header("Accept", "application/vnd.docker.distribution.manifest.v2+json");
+    // Far below the proxy's idle timeout (2 min): a connection left with reads paused must fail the test,
+    // not be closed by the idle timer and silently retried by the JDK client on a new connection.
+    b.timeout(java.time.Duration.ofSeconds(30));
     return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
   }
 
