@@ -1,5 +1,6 @@
 package io.squashproxy.proxy.upstream;
 
+import io.squashproxy.core.io.SingleByte;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
@@ -77,9 +78,7 @@ final class IdleTimeoutBody implements HttpResponse.BodySubscriber<InputStream> 
 
     @Override
     public int read() throws IOException {
-      byte[] one = new byte[1];
-      int n = read(one, 0, 1);
-      return n < 0 ? -1 : one[0] & 0xff;
+      return SingleByte.read(this);
     }
 
     @Override

@@ -1,5 +1,6 @@
 package io.squashproxy.proxy.upstream;
 
+import io.squashproxy.core.io.SingleByte;
 import java.io.IOException;
 import java.io.InputStream;
 import java.time.Duration;
@@ -39,9 +40,7 @@ final class ResumingInputStream extends InputStream {
 
   @Override
   public int read() throws IOException {
-    byte[] one = new byte[1];
-    int n = read(one, 0, 1);
-    return n < 0 ? -1 : one[0] & 0xff;
+    return SingleByte.read(this);
   }
 
   @Override

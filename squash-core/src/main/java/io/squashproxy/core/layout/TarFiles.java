@@ -1,5 +1,6 @@
 package io.squashproxy.core.layout;
 
+import io.squashproxy.core.io.SingleByte;
 import io.squashproxy.core.layer.Compression;
 import java.io.BufferedInputStream;
 import java.io.FilterInputStream;
@@ -103,9 +104,7 @@ final class TarFiles implements ArchiveFiles {
 
       @Override
       public int read() throws IOException {
-        byte[] one = new byte[1];
-        int n = read(one, 0, 1);
-        return n < 0 ? -1 : one[0] & 0xff;
+        return SingleByte.read(this);
       }
 
       @Override

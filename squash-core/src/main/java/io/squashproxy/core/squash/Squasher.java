@@ -1,5 +1,6 @@
 package io.squashproxy.core.squash;
 
+import io.squashproxy.core.io.SingleByte;
 import io.squashproxy.core.blob.BlobSource;
 import io.squashproxy.core.digest.Digest;
 import io.squashproxy.core.digest.DigestMismatchException;
@@ -528,9 +529,7 @@ public final class Squasher {
 
     @Override
     public int read() throws IOException {
-      byte[] one = new byte[1];
-      int n = read(one, 0, 1);
-      return n < 0 ? -1 : one[0] & 0xff;
+      return SingleByte.read(this);
     }
 
     @Override
@@ -560,9 +559,7 @@ public final class Squasher {
 
     @Override
     public int read() throws IOException {
-      byte[] one = new byte[1];
-      int n = read(one, 0, 1);
-      return n < 0 ? -1 : one[0] & 0xff;
+      return SingleByte.read(this);
     }
 
     @Override

@@ -1,5 +1,6 @@
 package io.squashproxy.core.tar;
 
+import io.squashproxy.core.io.SingleByte;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
@@ -94,9 +95,7 @@ public final class TarReader implements AutoCloseable {
     return new InputStream() {
       @Override
       public int read() throws IOException {
-        byte[] one = new byte[1];
-        int n = read(one, 0, 1);
-        return n < 0 ? -1 : one[0] & 0xff;
+        return SingleByte.read(this);
       }
 
       @Override
