@@ -160,7 +160,8 @@ public final class ImageService {
     if (Names.isDigest(reference)) {
       return servedByDigest.getIfPresent(Names.digest(reference, ErrorCode.MANIFEST_UNKNOWN));
     }
-    Optional<TagRecord> tag = tags.get(TagStore.key(route.upstream().name(), route.repository(), reference));
+    // Memory only: TagStore.get may read the shared bucket, which must not happen on the event loop.
+    Optional<TagRecord> tag = tags.local(TagStore.key(route.upstream().name(), route.repository(), reference));
     if (tag.isEmpty() || !tags.isFresh(tag.get())) {
       return null;
     }

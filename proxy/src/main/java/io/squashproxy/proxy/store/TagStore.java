@@ -81,6 +81,11 @@ public final class TagStore {
     return upstream + "/" + repository + ":" + tag;
   }
 
+  /** What this replica holds in memory, never reading the shared store: safe on an event loop. */
+  public Optional<TagRecord> local(String key) {
+    return Optional.ofNullable(tags.get(key));
+  }
+
   public Optional<TagRecord> get(String key) {
     TagRecord known = tags.get(key);
     if (shared == null || (known != null && isFresh(known))) {

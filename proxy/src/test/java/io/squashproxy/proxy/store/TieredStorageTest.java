@@ -135,6 +135,36 @@ class TieredStorageTest {
   }
 
   @Test
+  void theEventLoopAnswerNeverReadsTheBucket() throws Exception {
+    InMemoryRegistry up = new InMemoryRegistry("up");
+    up.push("library/app", "1.0", image());
+    ObjectStore bucket = freshBucket();
+    java.util.concurrent.atomic.AtomicInteger reads = new java.util.concurrent.atomic.AtomicInteger();
+    ObjectStore counted = (ObjectStore) java.lang.reflect.Proxy.newProxyInstance(
+        ObjectStore.class.getClassLoader(), new Class<?>[] {ObjectStore.class}, (proxy, method, args) -> {
+          if (method.getName().equals("get") || method.getName().equals("open")) {
+            reads.incrementAndGet();
+          }
+          try {
+            return method.invoke(bucket, args);
+          } catch (java.lang.reflect.InvocationTargetException e) {
+            throw e.getCause();
+          }
+        });
+    try (Replica a = new Replica(dir.resolve("loop-a"), up, bucket, 1L << 30);
+        Replica b = new Replica(dir.resolve("loop-b"), up, counted, 1L << 30)) {
+      a.service.manifest(a.route("app"), "1.0").join(); // publishes a fresh shared tag mapping
+      reads.set(0);
+      // b has not seen the tag: cachedManifest runs on an event loop, so it must not go to the bucket for it.
+      assertEquals(null, b.service.cachedManifest(b.route("app"), "1.0"));
+      assertEquals(0, reads.get(), "cachedManifest read the shared store");
+      // The regular path does read the shared mapping (and serves the published squash).
+      b.service.manifest(b.route("app"), "1.0").join();
+      assertTrue(reads.get() > 0);
+    }
+  }
+
+  @Test
   void aReplicaWithAnEmptyDiskServesEverythingFromTheBucketWhileUpstreamIsDown() throws Exception {
     InMemoryRegistry up = new InMemoryRegistry("up");
     up.push("library/app", "1.0", image());
