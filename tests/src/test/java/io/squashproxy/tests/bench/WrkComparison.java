@@ -46,10 +46,14 @@ final class WrkComparison {
     return Duration.ofSeconds(Integer.getInteger("bench.seconds", 8));
   }
 
+  static Duration warmUp() {
+    return Duration.ofSeconds(Integer.getInteger("bench.warmupSeconds", 15));
+  }
+
   static Outcome run(Target reference, Target subject, boolean latency, String... headers) {
     // The JIT compiles the proxy's hot path during its warm-up (on a loaded 2-core machine the optimising
     // compiler needs a while: CPU per request still falls after 5 s); nginx gets the same for fairness.
-    Duration warm = Duration.ofSeconds(Integer.getInteger("bench.warmupSeconds", 15));
+    Duration warm = warmUp();
     Wrk.run(reference.url(), THREADS, CONNECTIONS, warm, latency, headers);
     Wrk.run(subject.url(), THREADS, CONNECTIONS, warm, latency, headers);
     String before = loadAverage();
