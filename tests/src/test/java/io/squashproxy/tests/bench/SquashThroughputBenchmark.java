@@ -3,7 +3,9 @@ package io.squashproxy.tests.bench;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.squashproxy.core.digest.VerifyingInputStream;
 import io.squashproxy.core.image.Descriptor;
+import io.squashproxy.core.image.ImageManifest;
 import io.squashproxy.core.layer.Compression;
 import io.squashproxy.core.squash.SquashListener;
 import io.squashproxy.core.squash.SquashOptions;
@@ -16,8 +18,12 @@ import io.squashproxy.tests.support.Proc;
 import io.squashproxy.tests.support.Scratch;
 import java.io.IOException;
 import java.io.InputStream;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.text.ParseException;
 import java.time.Duration;
 import java.util.Arrays;
@@ -88,6 +94,7 @@ class SquashThroughputBenchmark {
           gzipT = tool("gzip -6 -c", merged, work);
         }
       }
+      Floor floor = floor(image, merged, work.resolve("reference.out"));
       if (recording != null) {
         recording.dump(Path.of(jfr));
         recording.close();
@@ -126,9 +133,84 @@ class SquashThroughputBenchmark {
           gzSize / 1e6, pigzT.outputBytes / 1e6, gzipT.outputBytes / 1e6));
       t.fact("output size: squash zstd:3 / zstd -3", String.format("%.1f / %.1f MB", zsSize / 1e6,
           zstdT.outputBytes / 1e6));
+      int cores = Runtime.getRuntime().availableProcessors();
+      double gzipBound = (pigzT.cpuSeconds + floor.seconds()) / cores / pigz;
+      double zstdBound = (zstdT.cpuSeconds + floor.seconds()) / cores / zstd;
+      t.fact("CPU seconds a verifying squash spends beyond compressing: reading and SHA-256 of the input blobs, "
+          + "gunzip, SHA-256 of the layer tars (diff_ids), SHA-256 of the output tar and blob", String.format(
+              "%.2f (gunzip %.2f, hashes %.2f)", floor.seconds(), floor.inflateSeconds(),
+              floor.seconds() - floor.inflateSeconds()));
+      t.fact("lowest ratio possible on " + cores + " cores: (reference CPU + that) / " + cores
+          + " cores / reference time; gzip vs pigz / zstd vs zstd", String.format("%.2f / %.2f", gzipBound,
+              zstdBound));
+      t.note("The lowest possible ratio assumes the squash compresses exactly as cheaply as the tool and keeps "
+          + "every core busy; it is measured in the same run (one thread, in process, over the same blobs).");
       t.note(String.format("Load average while measuring: %s (the machine is shared; CPU seconds are less "
           + "sensitive to that than wall time).", loadAverage()));
       t.write();
+    }
+  }
+
+  /** CPU seconds of the work every verifying squash does besides compressing, and the gunzip's share. */
+  record Floor(double seconds, double inflateSeconds) {}
+
+  /**
+   * Measures, on this thread, what a squash cannot skip besides compressing: every input blob read and hashed,
+   * gunzipped, and the tar hashed (the blob digest and diff_id checks), then the output hashed twice (the merged
+   * tar for its diff_id, the compressed blob for its digest; {@code compressed} stands in for the latter).
+   */
+  static Floor floor(BenchImage image, Path mergedTar, Path compressed) throws IOException {
+    ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+    ImageManifest m = ImageManifest.parse(image.manifest());
+    byte[] buf = new byte[1 << 16];
+    long inflate = 0;
+    long c0 = threads.getCurrentThreadCpuTime();
+    for (Descriptor layer : m.layers()) {
+      MessageDigest tarHash = sha256();
+      try (InputStream blob = new VerifyingInputStream(
+          image.blobSource().open(layer.digest()), "blob", layer.digest(), layer.size());
+          InputStream tar = Compression.decompress(blob)) {
+        long i0 = threads.getCurrentThreadCpuTime();
+        for (int n; (n = tar.read(buf)) > 0; ) {
+          tarHash.update(buf, 0, n);
+        }
+        inflate += threads.getCurrentThreadCpuTime() - i0;
+      }
+      tarHash.digest();
+    }
+    for (Path out : new Path[] {mergedTar, compressed}) {
+      MessageDigest h = sha256();
+      try (InputStream in = Files.newInputStream(out)) {
+        for (int n; (n = in.read(buf)) > 0; ) {
+          h.update(buf, 0, n);
+        }
+      }
+      h.digest();
+    }
+    double total = (threads.getCurrentThreadCpuTime() - c0) / 1e9;
+    // The inflate loop also hashed the tar; time that part alone to split gunzip from hashing.
+    MessageDigest h = sha256();
+    long probe = Math.min(Files.size(mergedTar), 256L << 20);
+    long h0 = threads.getCurrentThreadCpuTime();
+    try (InputStream in = Files.newInputStream(mergedTar)) {
+      for (long left = probe; left > 0; ) {
+        int n = in.read(buf, 0, (int) Math.min(buf.length, left));
+        h.update(buf, 0, n);
+        left -= n;
+      }
+    }
+    double hashPerByte = (threads.getCurrentThreadCpuTime() - h0) / 1e9 / probe;
+    double inflateOnly = inflate / 1e9 - hashPerByte * image.layerTarBytes();
+    System.out.printf("[bench] unavoidable work besides compressing: %.2f s CPU (gunzip %.2f s)%n", total,
+        inflateOnly);
+    return new Floor(total, inflateOnly);
+  }
+
+  private static MessageDigest sha256() {
+    try {
+      return MessageDigest.getInstance("SHA-256");
+    } catch (NoSuchAlgorithmException e) {
+      throw new AssertionError(e);
     }
   }
 
