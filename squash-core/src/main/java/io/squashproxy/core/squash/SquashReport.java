@@ -9,6 +9,7 @@ import java.time.Duration;
  * @param compressedBytesAfter sum of the result's layer blob sizes
  * @param uncompressedBytesBefore sum of the source layers' tar sizes
  * @param uncompressedBytesAfter sum of the result layers' tar sizes (kept layers counted as they were)
+ * @param method how the layers were merged: "one pass", "two passes: " and why, or "unchanged"
  */
 public record SquashReport(
     int layersBefore,
@@ -17,7 +18,15 @@ public record SquashReport(
     long compressedBytesAfter,
     long uncompressedBytesBefore,
     long uncompressedBytesAfter,
-    Duration elapsed) {
+    Duration elapsed,
+    String method) {
+
+  /** {@code method} says how: "one pass", or "two passes: " and why. */
+  public SquashReport(int layersBefore, int layersAfter, long compressedBytesBefore, long compressedBytesAfter,
+      long uncompressedBytesBefore, long uncompressedBytesAfter, Duration elapsed) {
+    this(layersBefore, layersAfter, compressedBytesBefore, compressedBytesAfter, uncompressedBytesBefore,
+        uncompressedBytesAfter, elapsed, "unchanged");
+  }
 
   public long bytesSaved() {
     return compressedBytesBefore - compressedBytesAfter;

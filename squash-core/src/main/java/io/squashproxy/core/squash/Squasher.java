@@ -66,9 +66,10 @@ public final class Squasher {
   /**
    * The version of the squashed layers this class writes: the same image, options and version give the same
    * digests. It changes whenever the bytes do (the compressor's {@link Compression#OUTPUT_FORMAT_VERSION}, tar
-   * layout), so stored squash results can be told apart from what this version would produce.
+   * layout), so stored squash results can be told apart from what this version would produce. 2: parallel
+   * gzip; 3: full squashes written top-down in one pass ({@link OnePassMerge}).
    */
-  public static final int OUTPUT_FORMAT_VERSION = Compression.OUTPUT_FORMAT_VERSION;
+  public static final int OUTPUT_FORMAT_VERSION = 3;
 
   private static final int READ_AHEAD_BUFFER = 1 << 16;
   private static final int READ_AHEAD_DEPTH = 16;
@@ -124,36 +125,26 @@ public final class Squasher {
       }
     }
     Files.createDirectories(workDir);
-    Path tmp = Files.createTempDirectory(workDir, "squash-");
     Path layerFile = Files.createTempFile(workDir, "squashed-", ".blob");
     boolean ok = false;
-    // The layers to merge are decompressed and spooled a few at a time in the background (decompression is
-    // the first pass's bottleneck, and layers are independent until their headers meet in the tree); their
-    // headers are applied here, in layer order, from the spools.
-    ExecutorService spoolers = newSpoolers(Math.min(SPOOL_THREADS, total - keep));
     try {
-      List<Future<Long>> spooling = new ArrayList<>(Collections.nCopies(total, null));
-      for (int i = keep; i < total; i++) {
-        int index = i;
-        spooling.set(i, spoolers.submit(() -> spool(layers.get(index), config.diffIds().get(index), blobs,
-            spoolPath(tmp, index), options.maxUncompressedBytes())));
-      }
-      FsTree tree = new FsTree(keep);
-      NavigableMap<String, Node> lower = Collections.emptyNavigableMap();
       long[] tarSizes = new long[total];
-      long budget = options.maxUncompressedBytes();
-      for (int i = 0; i < total; i++) {
-        if (i == keep && keep > 0) {
-          lower = new TreeMap<>(tree.nodes);
+      Written written = null;
+      String method;
+      if (keep == 0) {
+        try {
+          written = new OnePassMerge(layers, config.diffIds(), blobs, listener).write(options.compression(), pool,
+              layerFile, options.maxUncompressedBytes(), tarSizes);
+          method = "one pass";
+        } catch (OnePassMerge.NotInOnePass e) {
+          method = "two passes: " + e.getMessage();
         }
-        tarSizes[i] = i < keep
-            ? indexLayer(i, layers.get(i), config.diffIds().get(i), blobs, tree, null, budget)
-            : indexSpooled(i, layers.get(i), tree, spoolPath(tmp, i), budget, spooling.get(i));
-        budget -= tarSizes[i];
-        listener.layerRead(i, total, layers.get(i), tarSizes[i]);
+      } else {
+        method = "two passes: layers kept";
       }
-      MergePlan plan = MergePlan.build(tree, lower, keep);
-      Written written = writeLayer(plan, layers, keep, tmp, blobs, options.compression(), layerFile);
+      if (written == null) {
+        written = twoPasses(layers, config, keep, blobs, options, layerFile, tarSizes);
+      }
 
       Descriptor squashedLayer = Descriptor.of(
           manifest.family().layerMediaType(options.compression().algorithm()), written.digest, written.size);
@@ -174,17 +165,55 @@ public final class Squasher {
       }
       SquashReport report = new SquashReport(total, keep + 1, manifest.totalLayerSize(),
           keptCompressed + written.size, allTar, keptTar + written.tarSize,
-          Duration.ofNanos(System.nanoTime() - started));
+          Duration.ofNanos(System.nanoTime() - started), method);
       ok = true;
       return new SquashResult(true, newManifest, Digest.sha256(newManifest),
           manifest.family().manifestMediaType(), newConfig, configDigest, newLayers, squashedLayer, layerFile,
           written.diffId, report);
     } finally {
-      stop(spoolers);
-      deleteTree(tmp);
       if (!ok) {
         Files.deleteIfExists(layerFile);
       }
+    }
+  }
+
+  /**
+   * The two-pass squash (layers kept, or an image the one pass cannot do): pass 1 verifies and spools every
+   * layer and applies its headers to an {@link FsTree}; pass 2 writes the planned entries in layer order.
+   */
+  private Written twoPasses(List<Descriptor> layers, ImageConfig config, int keep, BlobSource blobs,
+      SquashOptions options, Path layerFile, long[] tarSizes) throws IOException {
+    int total = layers.size();
+    Path tmp = Files.createTempDirectory(layerFile.getParent(), "squash-");
+    // The layers to merge are decompressed and spooled a few at a time in the background (decompression is
+    // the first pass's bottleneck, and layers are independent until their headers meet in the tree); their
+    // headers are applied here, in layer order, from the spools.
+    ExecutorService spoolers = newSpoolers(Math.min(SPOOL_THREADS, total - keep));
+    try {
+      List<Future<Long>> spooling = new ArrayList<>(Collections.nCopies(total, null));
+      for (int i = keep; i < total; i++) {
+        int index = i;
+        spooling.set(i, spoolers.submit(() -> spool(layers.get(index), config.diffIds().get(index), blobs,
+            spoolPath(tmp, index), options.maxUncompressedBytes())));
+      }
+      FsTree tree = new FsTree(keep);
+      NavigableMap<String, Node> lower = Collections.emptyNavigableMap();
+      long budget = options.maxUncompressedBytes();
+      for (int i = 0; i < total; i++) {
+        if (i == keep && keep > 0) {
+          lower = new TreeMap<>(tree.nodes);
+        }
+        tarSizes[i] = i < keep
+            ? indexLayer(i, layers.get(i), config.diffIds().get(i), blobs, tree, null, budget)
+            : indexSpooled(i, layers.get(i), tree, spoolPath(tmp, i), budget, spooling.get(i));
+        budget -= tarSizes[i];
+        listener.layerRead(i, total, layers.get(i), tarSizes[i]);
+      }
+      MergePlan plan = MergePlan.build(tree, lower, keep);
+      return writeLayer(plan, layers, keep, tmp, blobs, options.compression(), layerFile);
+    } finally {
+      stop(spoolers);
+      deleteTree(tmp);
     }
   }
 
@@ -252,11 +281,7 @@ public final class Squasher {
       throws IOException {
     // The spool exists even when opening the blob fails: indexSpooled reads it to place the failure.
     try (OutputStream out = Files.newOutputStream(spool);
-        InputStream raw = blobs.open(layer.digest());
-        VerifyingInputStream blob = new VerifyingInputStream(raw, "blob", layer.digest(), layer.size());
-        VerifyingInputStream tar = new VerifyingInputStream(new ReadAheadInputStream(
-            new DrainingAtEnd(Compression.decompress(blob), blob), READ_AHEAD_BUFFER, READ_AHEAD_DEPTH),
-            "uncompressed content", diffId, -1)) {
+        InputStream tar = openVerified(layer, diffId, blobs)) {
       byte[] buf = new byte[1 << 16];
       long count = 0;
       for (int n; (n = tar.read(buf, 0, buf.length)) >= 0; ) {
@@ -320,7 +345,7 @@ public final class Squasher {
     }
   }
 
-  private static RuntimeException layerFailure(int index, Descriptor layer, String current, Throwable e)
+  static RuntimeException layerFailure(int index, Descriptor layer, String current, Throwable e)
       throws IOException {
     if (e instanceof SquashException se) {
       throw se;
@@ -354,17 +379,30 @@ public final class Squasher {
     throw new IOException(e);
   }
 
+  /**
+   * A layer's uncompressed tar, checked against its blob digest and size and its diff_id as it is read (the
+   * end of the stream throws if either differs). Reading, hashing and decompressing the blob run on a read-ahead
+   * thread; the diff_id is hashed on the reading thread.
+   */
+  static InputStream openVerified(Descriptor layer, Digest diffId, BlobSource blobs) throws IOException {
+    InputStream raw = blobs.open(layer.digest());
+    try {
+      VerifyingInputStream blob = new VerifyingInputStream(raw, "blob", layer.digest(), layer.size());
+      return new VerifyingInputStream(new ReadAheadInputStream(new DrainingAtEnd(Compression.decompress(blob),
+          blob), READ_AHEAD_BUFFER, READ_AHEAD_DEPTH), "uncompressed content", diffId, -1);
+    } catch (IOException | RuntimeException e) {
+      raw.close();
+      throw e;
+    }
+  }
+
   /** Pass 1 for one layer: verify, spool (if {@code spool} is set) and apply headers. Returns tar bytes. */
   private long indexLayer(int index, Descriptor layer, Digest diffId, BlobSource blobs, FsTree tree, Path spool,
       long budget) throws IOException {
     String current = null;
     // Reading, hashing and decompressing the blob run on a read-ahead thread; hashing, spooling and parsing
     // the tar on this one.
-    try (InputStream raw = blobs.open(layer.digest());
-        VerifyingInputStream blob = new VerifyingInputStream(raw, "blob", layer.digest(), layer.size());
-        VerifyingInputStream tar = new VerifyingInputStream(new ReadAheadInputStream(
-            new DrainingAtEnd(Compression.decompress(blob), blob), READ_AHEAD_BUFFER, READ_AHEAD_DEPTH),
-            "uncompressed content", diffId, -1);
+    try (InputStream tar = openVerified(layer, diffId, blobs);
         OutputStream spoolOut = spool == null ? OutputStream.nullOutputStream()
             : new BufferedOutputStream(Files.newOutputStream(spool), 1 << 16)) {
       LimitedTee tee = new LimitedTee(tar, spoolOut, budget);
@@ -396,13 +434,8 @@ public final class Squasher {
     }
   }
 
-  private static void apply(FsTree tree, TarEntry e, int layer, int ordinal) {
-    String path;
-    try {
-      path = EntryPaths.clean(e.name());
-    } catch (IllegalArgumentException ex) {
-      throw new IllegalArgumentException("unsafe entry name: " + ex.getMessage());
-    }
+  static void apply(FsTree tree, TarEntry e, int layer, int ordinal) {
+    String path = cleanEntryName(e.name());
     String base = EntryPaths.baseName(path);
     String parent = EntryPaths.parent(path);
     if (Whiteouts.isOpaque(base)) {
@@ -422,7 +455,25 @@ public final class Squasher {
     }
   }
 
-  private record Written(Digest digest, long size, Digest diffId, long tarSize) {}
+  /** A member's name made relative and normalised; unsafe names are refused with what is wrong. */
+  static String cleanEntryName(String name) {
+    try {
+      return EntryPaths.clean(name);
+    } catch (IllegalArgumentException ex) {
+      throw new IllegalArgumentException("unsafe entry name: " + ex.getMessage());
+    }
+  }
+
+  /** A hard link's target made relative and normalised, refused as {@link FsTree} refuses it. */
+  static String cleanLinkTarget(String linkName) {
+    try {
+      return EntryPaths.clean(linkName);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("hard link target '" + linkName + "': " + e.getMessage());
+    }
+  }
+
+  record Written(Digest digest, long size, Digest diffId, long tarSize) {}
 
   /** Pass 2: stream the planned entries, in source order, into one compressed tar. */
   private Written writeLayer(MergePlan plan, List<Descriptor> layers, int keep, Path tmp, BlobSource blobs,
@@ -543,7 +594,7 @@ public final class Squasher {
   }
 
   /** Copies what is read into the spool, counting, and refuses to go past the uncompressed budget. */
-  private static final class LimitedTee extends FilterInputStream {
+  static final class LimitedTee extends FilterInputStream {
     static final OutputStream NO_COPY = OutputStream.nullOutputStream();
 
     private final OutputStream copy;

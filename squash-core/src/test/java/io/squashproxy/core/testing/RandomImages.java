@@ -36,17 +36,30 @@ public final class RandomImages {
   private final Map<String, byte[]> contents = new HashMap<>();
   private int layer;
   private LayerBuilder lb;
+  private boolean buildLike;
+  /** Paths emitted in the layer being generated (build-like images never touch them again there). */
+  private final java.util.Set<String> thisLayer = new java.util.HashSet<>();
 
   private RandomImages(long seed) {
     this.r = new Random(seed);
   }
 
   public static Generated generate(long seed) {
+    return generate(seed, false);
+  }
+
+  /**
+   * With {@code buildLike}, layers look like what image builders write (each a diff of two file-system
+   * snapshots): no path twice in a layer, hard links only to files of the same layer.
+   */
+  public static Generated generate(long seed, boolean buildLike) {
     RandomImages g = new RandomImages(seed);
+    g.buildLike = buildLike;
     List<byte[]> tars = new ArrayList<>();
     int layers = 2 + g.r.nextInt(5);
     for (g.layer = 0; g.layer < layers; g.layer++) {
       g.lb = LayerBuilder.layer();
+      g.thisLayer.clear();
       g.log.append("layer ").append(g.layer).append(":\n");
       int ops = g.layer == 0 ? 4 + g.r.nextInt(16) : 1 + g.r.nextInt(10);
       for (int i = 0; i < ops; i++) {
@@ -79,6 +92,8 @@ public final class RandomImages {
       replaceOp();
     } else if (k < 90) {
       hardlinkOp();
+    } else if (buildLike) {
+      addOp();
     } else if (k < 95) {
       duplicateOp();
     } else {
@@ -89,6 +104,9 @@ public final class RandomImages {
   private void addOp() {
     int k = r.nextInt(100);
     String path = randomPath();
+    if (untouched(List.of(path)).isEmpty()) {
+      return;
+    }
     ensureParents(path);
     if (k < 45) {
       emitFile(path);
@@ -130,6 +148,9 @@ public final class RandomImages {
       if (r.nextInt(3) == 0) {
         path = child(path, pick(SEGMENTS));
       }
+      if (untouched(List.of(path)).isEmpty()) {
+        continue;
+      }
       ensureParents(path);
       if (r.nextBoolean()) {
         emitFile(path);
@@ -143,14 +164,14 @@ public final class RandomImages {
   }
 
   private void renameOp() {
-    List<String> existing = state.paths();
+    List<String> existing = untouched(state.paths());
     existing.remove("");
     if (existing.isEmpty()) {
       return;
     }
     String from = pick(existing);
     String to = randomPath();
-    if (state.exists(to) || to.startsWith(from + "/")) {
+    if (state.exists(to) || to.startsWith(from + "/") || untouched(List.of(to)).isEmpty()) {
       return;
     }
     boolean whiteoutFirst = r.nextBoolean();
@@ -161,7 +182,7 @@ public final class RandomImages {
     }
     ensureParents(to);
     if (meta.kind() != 'd') {
-      if (!whiteoutFirst && r.nextBoolean()) {
+      if (!whiteoutFirst && !buildLike && r.nextBoolean()) {
         emitHardlink(to, from); // mv keeps the inode: a new name of it, then the old name goes
       } else {
         copy(from, to);
@@ -180,7 +201,7 @@ public final class RandomImages {
   }
 
   private void typeChangeOp() {
-    List<String> existing = state.paths();
+    List<String> existing = untouched(state.paths());
     existing.remove("");
     if (existing.isEmpty()) {
       return;
@@ -200,7 +221,7 @@ public final class RandomImages {
   }
 
   private void modifyOp() {
-    List<String> existing = state.paths();
+    List<String> existing = untouched(state.paths());
     if (existing.isEmpty()) {
       return;
     }
@@ -258,6 +279,9 @@ public final class RandomImages {
     List<String> targets = new ArrayList<>();
     for (String p : state.nonDirs()) {
       char kind = state.meta(p).kind();
+      if (buildLike && !thisLayer.contains(p)) {
+        continue;
+      }
       if (!p.equals(name) && (kind == 'f' || r.nextInt(4) == 0)) {
         targets.add(p);
       }
@@ -298,6 +322,7 @@ public final class RandomImages {
   }
 
   private void emitRaw(TarEntry e, byte[] content, String path, TarEntry metadataSource) {
+    thisLayer.add(path);
     lb.entry(e, content);
     state.apply(layer, TarListing.fromTarEntry(e, content));
     headers.put(path, metadataSource);
@@ -422,6 +447,15 @@ public final class RandomImages {
     out.remove("");
     for (String p : state.nonDirs()) {
       out.add(p);
+    }
+    return untouched(out);
+  }
+
+  /** {@code paths} without those a build-like layer already wrote (or wrote below); all of them otherwise. */
+  private List<String> untouched(List<String> paths) {
+    List<String> out = new ArrayList<>(paths);
+    if (buildLike) {
+      out.removeIf(p -> thisLayer.contains(p) || thisLayer.stream().anyMatch(t -> t.startsWith(p + "/")));
     }
     return out;
   }

@@ -7,7 +7,6 @@ import io.squashproxy.core.digest.VerifyingInputStream;
 import io.squashproxy.core.image.Descriptor;
 import io.squashproxy.core.image.ImageManifest;
 import io.squashproxy.core.layer.Compression;
-import io.squashproxy.core.squash.SquashListener;
 import io.squashproxy.core.squash.SquashOptions;
 import io.squashproxy.core.squash.SquashResult;
 import io.squashproxy.core.squash.Squasher;
@@ -42,7 +41,7 @@ import org.junit.jupiter.api.Test;
 class SquashThroughputBenchmark {
   static final int RUNS = Integer.getInteger("bench.runs", 2);
 
-  record Timed(double seconds, SquashResult result, double pass1Seconds, double cpuSeconds) {}
+  record Timed(double seconds, SquashResult result, double cpuSeconds) {}
 
   record ToolTime(double seconds, double cpuSeconds, long outputBytes) {}
 
@@ -111,14 +110,12 @@ class SquashThroughputBenchmark {
           + "data (2/3 incompressible) + a clean-up layer (opaque apt lists, deleted perl, deleted and overwritten "
           + "files): %.0f MB of layer tars in 4 gzip layers, merged rootfs tar %.0f MB.",
           image.layerTarBytes() / 1e6, mb));
-      t.note("Squash: in process, Squasher on the blobs (pass 1: verify, decompress, spool; pass 2: merge, "
-          + "compress), output format version " + Squasher.OUTPUT_FORMAT_VERSION + ", "
+      t.note("Squash: in process, Squasher on the blobs (" + gz.result.report().method() + ": the layers read "
+          + "top-down, each verified, decompressed and merged into the compressor as it streams; nothing spooled), "
+          + "output format version " + Squasher.OUTPUT_FORMAT_VERSION + ", "
           + Runtime.getRuntime().availableProcessors() + " cores. References compress the merged rootfs tar "
           + "(file to file, page cache warm). MB/s are of the merged tar. After one warm-up squash of each kind, "
           + "squash and reference runs alternate; each figure is the best of " + RUNS + " (gzip -6: 1) runs.");
-      t.note(String.format("Pass 1 took %.2f s of the gzip squash and %.2f s of the zstd squash; the rest is "
-          + "pass 2.",
-          gz.pass1Seconds, zs.pass1Seconds));
       t.row("squash gzip:6 vs pigz -6 -p 2", rate(gz.seconds, mb), rate(pigz, mb), gz.seconds / pigz, "<= 1.2",
           gz.seconds <= 1.2 * pigz);
       t.row("squash gzip:6 vs gzip -6", rate(gz.seconds, mb), rate(gzip, mb), gz.seconds / gzip, "<= 0.6",
@@ -229,27 +226,18 @@ class SquashThroughputBenchmark {
 
   /** One squash, timed; its layer file is deleted unless {@code keep}. */
   static Timed squashOnce(BenchImage image, Compression c, Scratch work, boolean keep) throws IOException {
-    double[] pass1End = new double[1];
     long start = System.nanoTime();
     double cpu0 = processCpuSeconds();
-    SquashListener timing = new SquashListener() {
-      @Override
-      public void layerRead(int index, int total, Descriptor layer, long uncompressedBytes) {
-        if (index == total - 1) {
-          pass1End[0] = (System.nanoTime() - start) / 1e9;
-        }
-      }
-    };
-    SquashResult r = new Squasher(timing).squash(image.manifest(), image.blobSource(),
+    SquashResult r = new Squasher().squash(image.manifest(), image.blobSource(),
         SquashOptions.DEFAULT.withCompression(c), work.dir("squash-work"));
     double s = (System.nanoTime() - start) / 1e9;
     double cpu = processCpuSeconds() - cpu0;
-    System.out.printf("[bench] squash %s%s: %.2f s (pass 1 %.2f s), cpu %.2f s, %d bytes%n", c,
-        keep ? " (warm-up)" : "", s, pass1End[0], cpu, r.squashedLayer().size());
+    System.out.printf("[bench] squash %s%s: %.2f s (%s), cpu %.2f s, %d bytes%n", c,
+        keep ? " (warm-up)" : "", s, r.report().method(), cpu, r.squashedLayer().size());
     if (!keep) {
       r.deleteLayerFile();
     }
-    return new Timed(s, r, pass1End[0], cpu);
+    return new Timed(s, r, cpu);
   }
 
   static ToolTime tool(String command, Path input, Scratch work) {
