@@ -26,8 +26,9 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * The cache directory on a 20 MiB tmpfs. An image whose blob does not fit, and one whose squash work files
- * do not fit, each fail with a 500 in the spec's envelope that says the storage is full; nothing partial
- * stays, the space comes back, and a small image still pulls.
+ * do not fit (a squash keeping the base layer spools the others), each fail with a 500 in the spec's envelope
+ * that says the storage is full; nothing partial stays, the space comes back, and a small image still pulls.
+ * The same 48 MiB image squashed fully needs no work files beyond its small output, and pulls.
  */
 @Timeout(value = 5, unit = TimeUnit.MINUTES)
 class DiskFullTest {
@@ -40,21 +41,31 @@ class DiskFullTest {
     try (Scratch work = Scratch.create("diskfull");
         DistributionRegistry registry = DistributionRegistry.start();
         ImageBuilder small = FaultsTestSupport.smallImage("small")) {
+      Path zerosRef;
       try (ImageBuilder huge = FaultsTestSupport.bigImage("huge", 28 * MIB);
           ImageBuilder zeros = ImageBuilder.create("zeros")) {
         Skopeo.copy(huge.skopeoRef(), registry.ref("full/huge:1"), "--format", "v2s2");
-        // 48 MiB of zeros: a blob of a few KiB that fits, a squash that must spool 48 MiB and cannot.
+        // 48 MiB of zeros: a blob of a few KiB that fits. Squashed fully (one pass, nothing spooled) its output
+        // is a few KiB; squashed keeping the base layer, the other layers must be spooled: 48 MiB, which cannot.
         zeros.layer("base", "mkdir -p data && echo zeros > data/name");
         zeros.layer("zeros", "head -c 48M /dev/zero > data/zeros");
         zeros.layer("change", "echo 2 > data/name");
         Skopeo.copy(zeros.skopeoRef(), registry.ref("full/zeros:1"), "--format", "v2s2");
+        Skopeo.copy(zeros.skopeoRef(), registry.ref("full/zeros-kept:1"), "--format", "v2s2");
+        zerosRef = zeros.unpack(work.resolve("zeros-ref"));
       }
       Skopeo.copy(small.skopeoRef(), registry.ref("full/small:1"), "--format", "v2s2");
       String hugeLayer = FaultsTestSupport.layerDigest(registry.ref("full/huge:1"), 1);
 
       Path cache = work.dir("cache");
       Proc.of("mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", cache.toString()).ok();
-      try (ProxyProcess proxy = ProxyProcess.startWithCache("http://" + registry.host(), null, cache)) {
+      String config = """
+          squash:
+            rules:
+              - { match: "full/zeros-kept", mode: keep, keep: 1 }
+              - { match: "**", mode: all }
+          """;
+      try (ProxyProcess proxy = ProxyProcess.startWithCache("http://" + registry.host(), config, cache)) {
         FileStore fs = Files.getFileStore(cache);
         long baseline = used(fs);
 
@@ -65,11 +76,17 @@ class DiskFullTest {
         FaultsTestSupport.assertCacheConsistent(cache);
         assertTrue(used(fs) - baseline < MIB, "space taken after the failure: " + (used(fs) - baseline));
 
-        HttpResponse<byte[]> zeros = FaultsTestSupport.get(proxy.url() + "/v2/full/zeros/manifests/1",
+        HttpResponse<byte[]> kept = FaultsTestSupport.get(proxy.url() + "/v2/full/zeros-kept/manifests/1",
             MANIFEST_ACCEPT);
-        assertStorageFull(zeros, "squash work files larger than the cache");
+        assertStorageFull(kept, "squash work files larger than the cache");
         FaultsTestSupport.assertCacheConsistent(cache);
         assertTrue(used(fs) - baseline < MIB, "space taken after the failure: " + (used(fs) - baseline));
+
+        Path zeros = Skopeo.unpack(proxy.ref("full/zeros:1"), work.resolve("zeros-pull"));
+        RootfsTree.assertIdentical(zerosRef, zeros, RootfsTree.Options.exact());
+        assertEquals(1, proxy.squashes("full/zeros").size(), proxy.tail());
+        assertTrue(proxy.tail().contains("one pass"), "the full squash spooled nothing:\n" + proxy.tail());
+        FaultsTestSupport.assertCacheConsistent(cache);
 
         Path rootfs = Skopeo.unpack(proxy.ref("full/small:1"), work.resolve("small-pull"));
         RootfsTree.assertIdentical(small.unpack(work.resolve("small-ref")), rootfs, RootfsTree.Options.exact());

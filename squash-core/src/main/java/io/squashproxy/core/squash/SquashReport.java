@@ -39,10 +39,10 @@ public record SquashReport(
   /** One line for logs and the CLI. */
   public String summary() {
     return String.format(java.util.Locale.ROOT,
-        "layers %d -> %d, compressed %s -> %s (saved %s, %.1f%%), uncompressed %s -> %s, took %.2fs",
+        "layers %d -> %d, compressed %s -> %s (saved %s, %.1f%%), uncompressed %s -> %s, took %.2fs, %s",
         layersBefore, layersAfter, bytes(compressedBytesBefore), bytes(compressedBytesAfter),
         bytes(bytesSaved()), percentSaved(), bytes(uncompressedBytesBefore), bytes(uncompressedBytesAfter),
-        elapsed.toMillis() / 1000.0);
+        elapsed.toMillis() / 1000.0, method);
   }
 
   public static String bytes(long n) {
