@@ -58,7 +58,10 @@ final class OnePassMerge {
     }
   }
 
-  /** What a layer's tar member was, for the bottom-up check: name, type and link target only. */
+  /**
+   * What a layer's tar member was, for the bottom-up check: its cleaned path (the same string the maps above
+   * hold, so a path costs its bytes once), type and link target only.
+   */
   private record Member(String name, byte type, String linkName) {
     TarEntry asEntry() {
       return TarEntry.of(name, type, 0, 0).withLinkName(linkName);
@@ -133,8 +136,8 @@ final class OnePassMerge {
       int ordinal = 0;
       for (TarEntry e = reader.next(); e != null; e = reader.next(), ordinal++) {
         current = e.name();
-        seen.add(new Member(e.name(), e.type(), e.linkName()));
         String path = Squasher.cleanEntryName(e.name());
+        seen.add(new Member(path, e.type(), e.linkName()));
         String base = EntryPaths.baseName(path);
         String parent = EntryPaths.parent(path);
         if (Whiteouts.isOpaque(base)) {
