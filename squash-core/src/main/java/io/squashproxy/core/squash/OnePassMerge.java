@@ -2,7 +2,6 @@ package io.squashproxy.core.squash;
 
 import io.squashproxy.core.blob.BlobSource;
 import io.squashproxy.core.digest.Digest;
-import io.squashproxy.core.digest.DigestingOutputStream;
 import io.squashproxy.core.digest.VerifyingInputStream;
 import io.squashproxy.core.image.Descriptor;
 import io.squashproxy.core.layer.Compression;
@@ -13,11 +12,9 @@ import io.squashproxy.core.tar.TarEntry;
 import io.squashproxy.core.tar.TarReader;
 import io.squashproxy.core.tar.TarType;
 import io.squashproxy.core.tar.TarWriter;
-import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -98,25 +95,18 @@ final class OnePassMerge {
   Squasher.Written write(Compression compression, CompressionPool pool, Path layerFile, long budget,
       long[] tarSizes) throws IOException {
     int total = layers.size();
-    DigestingOutputStream compressed;
-    DigestingOutputStream tarDigest;
-    try (OutputStream file = Files.newOutputStream(layerFile)) {
-      compressed = new DigestingOutputStream(new BufferedOutputStream(file, 1 << 16));
-      OutputStream compressor = compression.compress(compressed, pool);
-      tarDigest = new DigestingOutputStream(new BufferedOutputStream(compressor, 1 << 16));
-      TarWriter out = new TarWriter(tarDigest);
+    Squasher.Written result;
+    try (SquashedLayerWriter out = new SquashedLayerWriter(layerFile, compression, pool)) {
       for (int i = total - 1; i >= 0; i--) {
-        tarSizes[i] = layer(i, out, budget);
+        tarSizes[i] = layer(i, out.tar(), budget);
         budget -= tarSizes[i];
         listener.layerRead(i, total, layers.get(i), tarSizes[i]);
-        listener.layerWritten(i, total, compressed.count());
+        listener.layerWritten(i, total, out.compressedBytes());
       }
-      out.finish();
-      tarDigest.flush();
-      compressor.close(); // finishes the compressed stream and closes the file
+      result = out.finish();
     }
     check();
-    return new Squasher.Written(compressed.digest(), compressed.count(), tarDigest.digest(), tarDigest.count());
+    return result;
   }
 
   /** Streams layer {@code index}, writing what no upper layer hides. Returns its tar's size. */

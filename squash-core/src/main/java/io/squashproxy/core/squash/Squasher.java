@@ -4,7 +4,6 @@ import io.squashproxy.core.io.SingleByte;
 import io.squashproxy.core.blob.BlobSource;
 import io.squashproxy.core.digest.Digest;
 import io.squashproxy.core.digest.DigestMismatchException;
-import io.squashproxy.core.digest.DigestingOutputStream;
 import io.squashproxy.core.digest.VerifyingInputStream;
 import io.squashproxy.core.image.Descriptor;
 import io.squashproxy.core.image.ImageConfig;
@@ -478,13 +477,8 @@ public final class Squasher {
   /** Pass 2: stream the planned entries, in source order, into one compressed tar. */
   private Written writeLayer(MergePlan plan, List<Descriptor> layers, int keep, Path tmp, BlobSource blobs,
       Compression compression, Path layerFile) throws IOException {
-    DigestingOutputStream compressed;
-    DigestingOutputStream tarDigest;
-    try (OutputStream file = Files.newOutputStream(layerFile)) {
-      compressed = new DigestingOutputStream(new BufferedOutputStream(file, 1 << 16));
-      OutputStream compressor = compression.compress(compressed, pool);
-      tarDigest = new DigestingOutputStream(new BufferedOutputStream(compressor, 1 << 16));
-      TarWriter out = new TarWriter(tarDigest);
+    try (SquashedLayerWriter writer = new SquashedLayerWriter(layerFile, compression, pool)) {
+      TarWriter out = writer.tar();
       for (String name : plan.whiteouts) {
         out.putEntry(TarEntry.of(name, TarType.REGULAR, 0, 0));
       }
@@ -503,13 +497,10 @@ public final class Squasher {
             }
           }
         }
-        listener.layerWritten(i, layers.size(), compressed.count());
+        listener.layerWritten(i, layers.size(), writer.compressedBytes());
       }
-      out.finish();
-      tarDigest.flush();
-      compressor.close(); // finishes the compressed stream and closes the file
+      return writer.finish();
     }
-    return new Written(compressed.digest(), compressed.count(), tarDigest.digest(), tarDigest.count());
   }
 
   private static void emit(TarWriter out, MergePlan.Emission emission, TarEntry e, TarReader reader,
