@@ -14,6 +14,7 @@ import io.squashproxy.core.image.ImageManifest;
 import io.squashproxy.core.image.InvalidImageException;
 import io.squashproxy.core.image.MediaTypes;
 import io.squashproxy.core.squash.SquashOptions;
+import io.squashproxy.core.squash.SquashReport;
 import io.squashproxy.core.squash.SquashResult;
 import io.squashproxy.core.squash.Squasher;
 import io.squashproxy.proxy.registry.ErrorCode;
@@ -508,6 +509,9 @@ public final class ImageService {
             report.compressedBytesBefore(), report.compressedBytesAfter(),
             List.of(result.configDigest(), result.squashedLayer().digest())));
         stats.squashes.increment();
+        if (!report.method().equals(SquashReport.ONE_PASS)) {
+          stats.twoPassSquashes.increment();
+        }
         stats.squashBytesIn.add(report.compressedBytesBefore());
         stats.squashBytesOut.add(report.compressedBytesAfter());
         stats.squashTook(report.elapsed());

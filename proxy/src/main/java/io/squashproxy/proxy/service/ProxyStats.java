@@ -15,6 +15,8 @@ import java.util.concurrent.atomic.LongAdder;
 public final class ProxyStats {
   public final LongAdder squashes = new LongAdder();
   public final LongAdder squashFailures = new LongAdder();
+  /** Squashes that took two passes: layers kept, or an image the one pass cannot do (see the log line). */
+  public final LongAdder twoPassSquashes = new LongAdder();
   public final LongAdder squashesInFlight = new LongAdder();
   public final LongAdder squashBytesIn = new LongAdder();
   public final LongAdder squashBytesOut = new LongAdder();
@@ -35,6 +37,8 @@ public final class ProxyStats {
   public ProxyStats(MeterRegistry registry) {
     this.registry = registry;
     counter("squash_proxy_squashes", "images squashed", squashes);
+    counter("squash_proxy_squashes_two_passes", "squashes that spooled every layer first: layers kept, or an image "
+        + "the one-pass squash cannot write (hard links across layers, a path twice in a layer)", twoPassSquashes);
     counter("squash_proxy_squash_failures", "squashes that failed (the image was passed through or the pull failed)",
         squashFailures);
     bytes("squash_proxy_squash_input", "compressed layer bytes of the images squashed", squashBytesIn);

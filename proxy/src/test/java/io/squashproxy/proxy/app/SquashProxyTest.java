@@ -71,6 +71,15 @@ class SquashProxyTest {
       assertTrue(page.body().contains("2 &rarr; 1"), page.body());
       assertTrue(page.body().contains("<svg id=\"chart\""), page.body());
       assertTrue(!page.body().contains("<script"), "readable without JavaScript");
+
+      // A hard link to a lower layer's file: the one-pass squash cannot write it, two passes do, and count.
+      assertTrue(body.contains("squash_proxy_squashes_two_passes_total 0.0"), body);
+      up.push("library/linked", "1", TestImage.docker().layer(LayerBuilder.layer().file("bin/tool", "x"))
+          .layer(LayerBuilder.layer().hardlink("bin/alias", "bin/tool")).build());
+      assertEquals(200, get(http, registry + "/v2/linked/manifests/1").statusCode());
+      String after = get(http, admin + "/metrics").body();
+      assertTrue(after.contains("squash_proxy_squashes_total 2.0"), after);
+      assertTrue(after.contains("squash_proxy_squashes_two_passes_total 1.0"), after);
     }
   }
 

@@ -21,6 +21,9 @@ public record SquashReport(
     Duration elapsed,
     String method) {
 
+  /** {@link #method} of a squash made in one pass. */
+  public static final String ONE_PASS = "one pass";
+
   /** {@code method} says how: "one pass", or "two passes: " and why. */
   public SquashReport(int layersBefore, int layersAfter, long compressedBytesBefore, long compressedBytesAfter,
       long uncompressedBytesBefore, long uncompressedBytesAfter, Duration elapsed) {

@@ -134,7 +134,7 @@ public final class Squasher {
         try {
           written = new OnePassMerge(layers, config.diffIds(), blobs, listener).write(options.compression(), pool,
               layerFile, options.maxUncompressedBytes(), tarSizes);
-          method = "one pass";
+          method = SquashReport.ONE_PASS;
         } catch (OnePassMerge.NotInOnePass e) {
           method = "two passes: " + e.getMessage();
         }
