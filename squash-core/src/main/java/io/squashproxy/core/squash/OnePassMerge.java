@@ -22,7 +22,6 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Set;
 
 /**
@@ -215,6 +214,9 @@ final class OnePassMerge {
    * compares the plan with what was written.
    */
   private void check() throws IOException {
+    // The upper layers' effects are done with: free them before the tree and the plan are built (the peak).
+    defined.clear();
+    cleared.clear();
     FsTree tree = new FsTree(0);
     for (int i = 0; i < layers.size(); i++) {
       String current = null;
@@ -228,35 +230,32 @@ final class OnePassMerge {
       } catch (RuntimeException e) {
         throw Squasher.layerFailure(i, layers.get(i), current, e);
       }
+      members.set(i, null);
     }
     MergePlan plan = MergePlan.build(tree, Collections.emptyNavigableMap(), 0);
-    Map<String, Long> planned = new HashMap<>();
     for (Map.Entry<Long, MergePlan.Emission> e : plan.byPosition.entrySet()) {
       MergePlan.Emission emission = e.getValue();
+      String path;
+      long source;
       if (emission instanceof MergePlan.Dir d) {
-        planned.put(d.path(), e.getKey());
+        path = d.path();
+        source = e.getKey();
       } else if (emission instanceof MergePlan.Content c) {
-        planned.put(c.path(), c.inode().position());
-      } else if (emission instanceof MergePlan.Link l) {
-        planned.put(l.path(), l.inode().position());
+        path = c.path();
+        source = c.inode().position();
+      } else {
+        MergePlan.Link l = (MergePlan.Link) emission;
+        path = l.path();
+        source = l.inode().position();
+      }
+      Long wrote = written.remove(path);
+      if (wrote == null || wrote != source) {
+        throw new NotInOnePass("'" + path + "' comes from another entry than in layer order");
       }
     }
-    if (!planned.equals(written)) {
-      throw new NotInOnePass(firstDifference(planned));
+    if (!written.isEmpty()) {
+      throw new NotInOnePass("'" + written.keySet().iterator().next() + "' was written but does not survive in "
+          + "layer order");
     }
-  }
-
-  private String firstDifference(Map<String, Long> planned) {
-    for (Map.Entry<String, Long> e : planned.entrySet()) {
-      if (!Objects.equals(written.get(e.getKey()), e.getValue())) {
-        return "'" + e.getKey() + "' comes from another entry than in layer order";
-      }
-    }
-    for (String path : written.keySet()) {
-      if (!planned.containsKey(path)) {
-        return "'" + path + "' was written but does not survive in layer order";
-      }
-    }
-    return "the written layer differs from the layer-order plan";
   }
 }
