@@ -21,7 +21,6 @@ import io.squashproxy.core.tar.TarReader;
 import io.squashproxy.core.tar.TarType;
 import io.squashproxy.core.tar.TarWriter;
 import java.io.BufferedInputStream;
-import java.io.BufferedOutputStream;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -203,7 +202,7 @@ public final class Squasher {
           lower = new TreeMap<>(tree.nodes);
         }
         tarSizes[i] = i < keep
-            ? indexLayer(i, layers.get(i), config.diffIds().get(i), blobs, tree, null, budget)
+            ? indexLayer(i, layers.get(i), config.diffIds().get(i), blobs, tree, budget)
             : indexSpooled(i, layers.get(i), tree, spoolPath(tmp, i), budget, spooling.get(i));
         budget -= tarSizes[i];
         listener.layerRead(i, total, layers.get(i), tarSizes[i]);
@@ -395,16 +394,14 @@ public final class Squasher {
     }
   }
 
-  /** Pass 1 for one layer: verify, spool (if {@code spool} is set) and apply headers. Returns tar bytes. */
-  private long indexLayer(int index, Descriptor layer, Digest diffId, BlobSource blobs, FsTree tree, Path spool,
-      long budget) throws IOException {
+  /** Pass 1 for a kept layer: verify and apply headers (it is not spooled). Returns tar bytes. */
+  private long indexLayer(int index, Descriptor layer, Digest diffId, BlobSource blobs, FsTree tree, long budget)
+      throws IOException {
     String current = null;
-    // Reading, hashing and decompressing the blob run on a read-ahead thread; hashing, spooling and parsing
-    // the tar on this one.
-    try (InputStream tar = openVerified(layer, diffId, blobs);
-        OutputStream spoolOut = spool == null ? OutputStream.nullOutputStream()
-            : new BufferedOutputStream(Files.newOutputStream(spool), 1 << 16)) {
-      LimitedTee tee = new LimitedTee(tar, spoolOut, budget);
+    // Reading, hashing and decompressing the blob run on a read-ahead thread; hashing and parsing the tar on
+    // this one.
+    try (InputStream tar = openVerified(layer, diffId, blobs)) {
+      LimitedTee tee = new LimitedTee(tar, OutputStream.nullOutputStream(), budget);
       TarReader reader = new TarReader(tee);
       int ordinal = 0;
       for (TarEntry e = reader.next(); e != null; e = reader.next(), ordinal++) {
