@@ -14,7 +14,6 @@ import io.squashproxy.core.image.ImageManifest;
 import io.squashproxy.core.image.InvalidImageException;
 import io.squashproxy.core.image.MediaTypes;
 import io.squashproxy.core.squash.SquashOptions;
-import io.squashproxy.core.squash.SquashReport;
 import io.squashproxy.core.squash.SquashResult;
 import io.squashproxy.core.squash.Squasher;
 import io.squashproxy.proxy.registry.ErrorCode;
@@ -509,7 +508,7 @@ public final class ImageService {
             report.compressedBytesBefore(), report.compressedBytesAfter(),
             List.of(result.configDigest(), result.squashedLayer().digest())));
         stats.squashes.increment();
-        if (!report.method().equals(SquashReport.ONE_PASS)) {
+        if (!report.onePass()) {
           stats.twoPassSquashes.increment();
         }
         stats.squashBytesIn.add(report.compressedBytesBefore());

@@ -24,11 +24,9 @@ public record SquashReport(
   /** {@link #method} of a squash made in one pass. */
   public static final String ONE_PASS = "one pass";
 
-  /** {@code method} says how: "one pass", or "two passes: " and why. */
-  public SquashReport(int layersBefore, int layersAfter, long compressedBytesBefore, long compressedBytesAfter,
-      long uncompressedBytesBefore, long uncompressedBytesAfter, Duration elapsed) {
-    this(layersBefore, layersAfter, compressedBytesBefore, compressedBytesAfter, uncompressedBytesBefore,
-        uncompressedBytesAfter, elapsed, "unchanged");
+  /** Whether the layers were merged in one pass (else two, and {@link #method} says why). */
+  public boolean onePass() {
+    return ONE_PASS.equals(method);
   }
 
   public long bytesSaved() {

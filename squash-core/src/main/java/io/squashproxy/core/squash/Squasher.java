@@ -219,7 +219,7 @@ public final class Squasher {
       byte[] configBytes, long started) {
     long size = manifest.totalLayerSize();
     SquashReport report = new SquashReport(manifest.layers().size(), manifest.layers().size(), size, size, -1,
-        -1, Duration.ofNanos(System.nanoTime() - started));
+        -1, Duration.ofNanos(System.nanoTime() - started), "unchanged");
     return new SquashResult(false, manifestBytes, manifestDigest, manifest.family().manifestMediaType(),
         configBytes, manifest.config().digest(), manifest.layers(), null, null, null, report);
   }
