@@ -104,7 +104,7 @@ public final class RandomImages {
   private void addOp() {
     int k = r.nextInt(100);
     String path = randomPath();
-    if (untouched(List.of(path)).isEmpty()) {
+    if (touched(path)) {
       return;
     }
     ensureParents(path);
@@ -148,7 +148,7 @@ public final class RandomImages {
       if (r.nextInt(3) == 0) {
         path = child(path, pick(SEGMENTS));
       }
-      if (untouched(List.of(path)).isEmpty()) {
+      if (touched(path)) {
         continue;
       }
       ensureParents(path);
@@ -171,7 +171,7 @@ public final class RandomImages {
     }
     String from = pick(existing);
     String to = randomPath();
-    if (state.exists(to) || to.startsWith(from + "/") || untouched(List.of(to)).isEmpty()) {
+    if (state.exists(to) || to.startsWith(from + "/") || touched(to)) {
       return;
     }
     boolean whiteoutFirst = r.nextBoolean();
@@ -451,13 +451,16 @@ public final class RandomImages {
     return untouched(out);
   }
 
-  /** {@code paths} without those a build-like layer already wrote (or wrote below); all of them otherwise. */
+  /** {@code paths} without those a build-like layer must not touch again ({@link #touched}). */
   private List<String> untouched(List<String> paths) {
     List<String> out = new ArrayList<>(paths);
-    if (buildLike) {
-      out.removeIf(p -> thisLayer.contains(p) || thisLayer.stream().anyMatch(t -> t.startsWith(p + "/")));
-    }
+    out.removeIf(this::touched);
     return out;
+  }
+
+  /** Whether a build-like layer already wrote {@code path} or something below it; never for other images. */
+  private boolean touched(String path) {
+    return buildLike && (thisLayer.contains(path) || thisLayer.stream().anyMatch(t -> t.startsWith(path + "/")));
   }
 
   private String render(String path, boolean dir) {
