@@ -57,7 +57,7 @@ final class CachedImage implements AutoCloseable {
       }
       RawManifest m = proxy.manifest(REPO, TAG);
       String layer = m.layerDigests().get(m.layerDigests().size() - 1);
-      Path file = proxy.cacheDir().resolve("blobs/sha256").resolve(layer.substring("sha256:".length()));
+      Path file = cachedFile(proxy, layer);
       if (!Files.isRegularFile(file) || Files.size(file) < 64L << 20) {
         throw new AssertionError("the cached layer is not where the benchmark expects it: " + file);
       }
@@ -77,6 +77,20 @@ final class CachedImage implements AutoCloseable {
       }
       throw new AssertionError(e);
     }
+  }
+
+  /** The image config's digest (a small blob the proxy has cached). */
+  String configDigest() {
+    return manifest.blobDigests().get(0);
+  }
+
+  /** Where the proxy keeps the cached blob {@code digest}. */
+  Path cachedFile(String digest) {
+    return cachedFile(proxy, digest);
+  }
+
+  private static Path cachedFile(ProxyProcess proxy, String digest) {
+    return proxy.cacheDir().resolve("blobs/sha256").resolve(digest.substring("sha256:".length()));
   }
 
   /** The Accept header docker and containerd send for manifests. */

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import io.squashproxy.tests.support.BenchTable;
 import io.squashproxy.tests.support.Nginx;
 import io.squashproxy.tests.support.Wrk;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -19,24 +18,18 @@ import org.junit.jupiter.api.Timeout;
 class ServeBlobBenchmark {
   static final Duration JIT_WARM_UP = Duration.ofSeconds(Integer.getInteger("bench.jitWarmupSeconds", 15));
 
-  private static Path configFile(CachedImage img) {
-    String config = img.manifest.blobDigests().get(0);
-    return img.proxy.cacheDir().resolve("blobs/sha256").resolve(config.substring("sha256:".length()));
-  }
-
   @Test
   @Timeout(value = 20, unit = TimeUnit.MINUTES)
   void cachedBlobThroughputAgainstNginx() {
     try (CachedImage img = CachedImage.start();
         Nginx nginx = new Nginx().file("blob", img.layerFile, "application/octet-stream")
-            .file("config", configFile(img), "application/octet-stream").start()) {
+            .file("config", img.cachedFile(img.configDigest()), "application/octet-stream").start()) {
       String path = "/v2/" + CachedImage.REPO + "/blobs/" + img.layerDigest;
       // The JIT compiles a request path after about 10,000 requests; at some 30 requests/s of 64 MiB that
       // takes minutes, and until then the compiler thread costs the proxy a fifth of its CPU (perf: C2 at 20%
       // of the proxy's samples after a 15 s warm-up). A proxy in service has served far more requests than
       // that, so both servers first answer requests for a small cached blob (the image config, same path).
-      String config = img.manifest.blobDigests().get(0);
-      Wrk.run(img.proxy.url() + "/v2/" + CachedImage.REPO + "/blobs/" + config, WrkComparison.THREADS,
+      Wrk.run(img.proxy.url() + "/v2/" + CachedImage.REPO + "/blobs/" + img.configDigest(), WrkComparison.THREADS,
           WrkComparison.CONNECTIONS, JIT_WARM_UP, false);
       Wrk.run(nginx.url("config"), WrkComparison.THREADS, WrkComparison.CONNECTIONS, JIT_WARM_UP, false);
       WrkComparison.Outcome o = WrkComparison.run(

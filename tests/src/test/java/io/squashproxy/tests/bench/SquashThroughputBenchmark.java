@@ -3,6 +3,7 @@ package io.squashproxy.tests.bench;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.squashproxy.core.digest.Digest;
 import io.squashproxy.core.digest.VerifyingInputStream;
 import io.squashproxy.core.image.Descriptor;
 import io.squashproxy.core.image.ImageManifest;
@@ -12,6 +13,7 @@ import io.squashproxy.core.squash.SquashResult;
 import io.squashproxy.core.squash.Squasher;
 import io.squashproxy.tests.support.BenchImage;
 import io.squashproxy.tests.support.BenchTable;
+import io.squashproxy.tests.support.CpuTime;
 import io.squashproxy.tests.support.Env;
 import io.squashproxy.tests.support.Proc;
 import io.squashproxy.tests.support.Scratch;
@@ -22,7 +24,6 @@ import java.lang.management.ThreadMXBean;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.text.ParseException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -113,12 +114,12 @@ class SquashThroughputBenchmark {
       }
       long gzSize = gz.result.squashedLayer().size();
       long zsSize = zs.result.squashedLayer().size();
-      double gzSeconds = median(gzs.stream().mapToDouble(Timed::seconds).toArray());
-      double zsSeconds = median(zss.stream().mapToDouble(Timed::seconds).toArray());
-      double pigz = median(pigzs.stream().mapToDouble(ToolTime::seconds).toArray());
-      double zstd = median(zstds.stream().mapToDouble(ToolTime::seconds).toArray());
-      double pigzCpu = median(pigzs.stream().mapToDouble(ToolTime::cpuSeconds).toArray());
-      double zstdCpu = median(zstds.stream().mapToDouble(ToolTime::cpuSeconds).toArray());
+      double gzSeconds = WrkComparison.median(gzs.stream().mapToDouble(Timed::seconds).toArray());
+      double zsSeconds = WrkComparison.median(zss.stream().mapToDouble(Timed::seconds).toArray());
+      double pigz = WrkComparison.median(pigzs.stream().mapToDouble(ToolTime::seconds).toArray());
+      double zstd = WrkComparison.median(zstds.stream().mapToDouble(ToolTime::seconds).toArray());
+      double pigzCpu = WrkComparison.median(pigzs.stream().mapToDouble(ToolTime::cpuSeconds).toArray());
+      double zstdCpu = WrkComparison.median(zstds.stream().mapToDouble(ToolTime::cpuSeconds).toArray());
       double gzip = gzipT.seconds;
       ToolTime pigzT = pigzs.get(0);
       ToolTime zstdT = zstds.get(0);
@@ -136,8 +137,8 @@ class SquashThroughputBenchmark {
           + "(file to file, page cache warm). MB/s are of the merged tar. After one warm-up squash of each kind, "
           + RUNS + " rounds, each a gzip squash, pigz, a zstd squash and zstd back to back (gzip -6 once, in the "
           + "first): times are medians, the pigz and zstd ratios the medians of the rounds' ratios.");
-      double gzRatio = median(gzPigz);
-      double zsRatio = median(zsZstd);
+      double gzRatio = WrkComparison.median(gzPigz);
+      double zsRatio = WrkComparison.median(zsZstd);
       t.row("squash gzip:6 vs pigz -6 -p 2", rate(gzSeconds, mb), rate(pigz, mb), gzRatio, "<= 1.2",
           gzRatio <= 1.2);
       t.row("squash gzip:6 vs gzip -6", rate(gzSeconds, mb), rate(gzip, mb), gzSeconds / gzip, "<= 0.6",
@@ -147,10 +148,10 @@ class SquashThroughputBenchmark {
       t.fact("the rounds' ratios: gzip vs pigz / zstd vs zstd", String.format("%s / %s", list(gzPigz),
           list(zsZstd)));
       t.fact("CPU seconds (user+sys): squash gzip:6 / pigz -6 -p 2 / gzip -6", String.format(
-          "%.1f / %.1f / %.1f", median(gzs.stream().mapToDouble(Timed::cpuSeconds).toArray()), pigzCpu,
+          "%.1f / %.1f / %.1f", WrkComparison.median(gzs.stream().mapToDouble(Timed::cpuSeconds).toArray()), pigzCpu,
           gzipT.cpuSeconds));
       t.fact("CPU seconds (user+sys): squash zstd:3 / zstd -3 -T2", String.format("%.1f / %.1f",
-          median(zss.stream().mapToDouble(Timed::cpuSeconds).toArray()), zstdCpu));
+          WrkComparison.median(zss.stream().mapToDouble(Timed::cpuSeconds).toArray()), zstdCpu));
       t.fact("output size: squash gzip:6 / pigz -6 / gzip -6", String.format("%.1f / %.1f / %.1f MB",
           gzSize / 1e6, pigzT.outputBytes / 1e6, gzipT.outputBytes / 1e6));
       t.fact("output size: squash zstd:3 / zstd -3", String.format("%.1f / %.1f MB", zsSize / 1e6,
@@ -200,27 +201,13 @@ class SquashThroughputBenchmark {
       }
       tarHash.digest();
     }
-    for (Path out : new Path[] {mergedTar, compressed}) {
-      MessageDigest h = sha256();
-      try (InputStream in = Files.newInputStream(out)) {
-        for (int n; (n = in.read(buf)) > 0; ) {
-          h.update(buf, 0, n);
-        }
-      }
-      h.digest();
-    }
+    hash(mergedTar, Long.MAX_VALUE, buf);
+    hash(compressed, Long.MAX_VALUE, buf);
     double total = (threads.getCurrentThreadCpuTime() - c0) / 1e9;
     // The inflate loop also hashed the tar; time that part alone to split gunzip from hashing.
-    MessageDigest h = sha256();
     long probe = Math.min(Files.size(mergedTar), 256L << 20);
     long h0 = threads.getCurrentThreadCpuTime();
-    try (InputStream in = Files.newInputStream(mergedTar)) {
-      for (long left = probe; left > 0; ) {
-        int n = in.read(buf, 0, (int) Math.min(buf.length, left));
-        h.update(buf, 0, n);
-        left -= n;
-      }
-    }
+    hash(mergedTar, probe, buf);
     double hashPerByte = (threads.getCurrentThreadCpuTime() - h0) / 1e9 / probe;
     double inflateOnly = inflate / 1e9 - hashPerByte * image.layerTarBytes();
     System.out.printf("[bench] unavoidable work besides compressing: %.2f s CPU (gunzip %.2f s)%n", total,
@@ -228,23 +215,23 @@ class SquashThroughputBenchmark {
     return new Floor(total, inflateOnly);
   }
 
-  private static MessageDigest sha256() {
-    try {
-      return MessageDigest.getInstance("SHA-256");
-    } catch (NoSuchAlgorithmException e) {
-      throw new AssertionError(e);
+  /** SHA-256 of the first {@code limit} bytes of {@code file}. */
+  private static void hash(Path file, long limit, byte[] buf) throws IOException {
+    MessageDigest h = sha256();
+    try (InputStream in = Files.newInputStream(file)) {
+      for (int n; limit > 0 && (n = in.read(buf, 0, (int) Math.min(buf.length, limit))) > 0; limit -= n) {
+        h.update(buf, 0, n);
+      }
     }
+    h.digest();
+  }
+
+  private static MessageDigest sha256() {
+    return Digest.newMessageDigest(Digest.SHA256);
   }
 
   static String rate(double seconds, double mb) {
     return String.format("%.2f s (%.0f MB/s)", seconds, mb / seconds);
-  }
-
-  static double median(double[] v) {
-    double[] s = v.clone();
-    Arrays.sort(s);
-    int n = s.length;
-    return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
   }
 
   static String list(double[] v) {
@@ -284,15 +271,9 @@ class SquashThroughputBenchmark {
     return new ToolTime(s, cpu, out.toFile().length());
   }
 
-  /** This JVM's user+system CPU time (all threads) from /proc/self/stat, in clock ticks of 1/100 s. */
+  /** This JVM's user+system CPU time (all threads). */
   static double processCpuSeconds() {
-    try {
-      String stat = Files.readString(Path.of("/proc/self/stat"));
-      String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-      return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0;
-    } catch (IOException e) {
-      throw new java.io.UncheckedIOException(e);
-    }
+    return CpuTime.micros(ProcessHandle.current().pid()) / 1e6;
   }
 
   static String loadAverage() {
