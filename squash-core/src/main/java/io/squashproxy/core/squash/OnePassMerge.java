@@ -137,7 +137,7 @@ final class OnePassMerge {
           continue;
         }
         if (Whiteouts.isWhiteout(base)) {
-          String deleted = EntryPaths.child(parent, Whiteouts.deletedName(base));
+          String deleted = Squasher.whitedOut(parent, base);
           defines.add(deleted);
           clears.add(deleted);
           continue;

@@ -439,16 +439,21 @@ public final class Squasher {
     } else if (Whiteouts.isMeta(base)) {
       // AUFS bookkeeping: no file-system meaning
     } else if (Whiteouts.isWhiteout(base)) {
-      String deleted = Whiteouts.deletedName(base);
-      if (deleted.equals(".") || deleted.equals("..")) {
-        throw new IllegalArgumentException("whiteout of '" + deleted + "' is not allowed");
-      }
-      tree.whiteout(EntryPaths.child(parent, deleted), layer);
+      tree.whiteout(whitedOut(parent, base), layer);
     } else if (path.isEmpty() && !e.isDirectory()) {
       throw new IllegalArgumentException("the root must be a directory");
     } else {
       tree.add(path, e, layer, ordinal);
     }
+  }
+
+  /** The path a whiteout named {@code base} in {@code parent} deletes; {@code .} and {@code ..} are refused. */
+  static String whitedOut(String parent, String base) {
+    String deleted = Whiteouts.deletedName(base);
+    if (deleted.equals(".") || deleted.equals("..")) {
+      throw new IllegalArgumentException("whiteout of '" + deleted + "' is not allowed");
+    }
+    return EntryPaths.child(parent, deleted);
   }
 
   /** A member's name made relative and normalised; unsafe names are refused with what is wrong. */
