@@ -27,7 +27,6 @@ import java.security.MessageDigest;
 import java.text.ParseException;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.zip.GZIPInputStream;
 import jdk.jfr.Configuration;
@@ -168,8 +167,8 @@ class SquashThroughputBenchmark {
               zstdBound));
       t.note("The lowest possible ratio assumes the squash compresses exactly as cheaply as the tool and keeps "
           + "every core busy; it is measured in the same run (one thread, in process, over the same blobs).");
-      t.note(String.format("Load average while measuring: %s (the machine is shared; CPU seconds are less "
-          + "sensitive to that than wall time).", loadAverage()));
+      t.note(String.format("While measuring: %s (the machine is shared; CPU seconds are less "
+          + "sensitive to that than wall time).", WrkComparison.loadAverage()));
       t.write();
     }
   }
@@ -274,13 +273,5 @@ class SquashThroughputBenchmark {
   /** This JVM's user+system CPU time (all threads). */
   static double processCpuSeconds() {
     return CpuTime.micros(ProcessHandle.current().pid()) / 1e6;
-  }
-
-  static String loadAverage() {
-    try {
-      return String.join(" ", Arrays.copyOf(Files.readString(Path.of("/proc/loadavg")).split(" "), 3));
-    } catch (IOException e) {
-      return "unknown";
-    }
   }
 }
