@@ -92,6 +92,24 @@ public final class ProxyStats {
         .register(registry).increment();
   }
 
+  /** A blocking upstream call, as {@link #upstreamTook} measures it. */
+  public interface UpstreamCall<T> {
+    T call() throws java.io.IOException;
+  }
+
+  /** Runs {@code call}, recording its time and outcome under {@code type} and {@code method}. */
+  public <T> T timed(String type, String method, UpstreamCall<T> call) throws java.io.IOException {
+    long started = System.nanoTime();
+    boolean ok = false;
+    try {
+      T result = call.call();
+      ok = true;
+      return result;
+    } finally {
+      upstreamTook(type, method, ok, System.nanoTime() - started);
+    }
+  }
+
   public void squashTook(Duration d) {
     squashDuration.record(d);
   }
