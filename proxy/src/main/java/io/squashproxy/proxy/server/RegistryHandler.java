@@ -23,6 +23,7 @@ import io.squashproxy.core.image.ImageIndex;
 import io.squashproxy.core.image.MediaTypes;
 import io.squashproxy.proxy.registry.ErrorCode;
 import io.squashproxy.proxy.registry.RegistryException;
+import io.squashproxy.proxy.service.BlobDownload;
 import io.squashproxy.proxy.service.ImageService;
 import io.squashproxy.proxy.service.Route;
 import io.squashproxy.proxy.service.ServedManifest;
@@ -45,6 +46,8 @@ import org.slf4j.LoggerFactory;
 public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
   private static final Logger LOG = LoggerFactory.getLogger(RegistryHandler.class);
   static final String STALE_HEADER = "X-Squash-Proxy-Stale";
+  /** Cold blobs from this size on go to the client as they arrive; smaller ones once verified. */
+  static final long STREAM_FROM = 256 * 1024;
   private static final AsciiString DOCKER_CONTENT_DIGEST = AsciiString.cached("Docker-Content-Digest");
 
   private final ImageService service;
@@ -214,7 +217,78 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
 
   private CompletableFuture<Reply> blob(Route route, Digest digest, String rangeHeader, boolean head) {
     // Called on the io pool, and the service completes on its own pools: no second hop is needed.
-    return service.blob(route, digest).thenApply(b -> blobReply(b, rangeHeader, head));
+    return service.serveBlob(route, digest).thenCompose(b -> {
+      if (b.stored() != null) {
+        return CompletableFuture.completedFuture(blobReply(b.stored(), rangeHeader, head));
+      }
+      BlobDownload d = b.growing();
+      // A small blob is answered once verified: streaming it gains nothing, and a bad one then gets an error
+      // response naming the problem rather than a cut connection. So is one upstream sent without a length
+      // (rare: Distribution always sends it), which a range or HEAD could not be answered for anyway.
+      BlobDownload.Reader reader = d.size() < STREAM_FROM ? null : d.openReader();
+      if (reader == null) {
+        return d.done().thenApply(stored -> blobReply(stored, rangeHeader, head));
+      }
+      try {
+        return CompletableFuture.completedFuture(growingReply(d, reader, rangeHeader, head));
+      } catch (RuntimeException e) {
+        reader.close();
+        throw e;
+      }
+    });
+  }
+
+  /** A cold blob, streamed as it arrives from upstream (see {@link GrowingBlobWriter}). */
+  private Reply growingReply(BlobDownload d, BlobDownload.Reader reader, String rangeHeader, boolean head) {
+    long size = d.size();
+    ByteRange range = ByteRange.parse(rangeHeader, size);
+    if (range == ByteRange.UNSATISFIABLE) {
+      reader.close();
+      FullHttpResponse resp = Responses.error(HttpResponseStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
+          ErrorCode.BLOB_UNKNOWN, "range not satisfiable for a blob of " + size + " bytes", null, head);
+      resp.headers().set(HttpHeaderNames.CONTENT_RANGE, "bytes */" + size);
+      return (ctx, keepAlive) -> send(ctx, resp, keepAlive);
+    }
+    long offset = range == null ? 0 : range.start();
+    long length = range == null ? size : range.length();
+    HttpResponse resp = blobHead(d.digest(), range, size, length);
+    if (head) {
+      reader.close();
+      return (ctx, keepAlive) -> {
+        record(ctx, resp.status(), 0);
+        HttpUtil.setKeepAlive(resp, keepAlive);
+        ctx.write(resp);
+        finish(ctx, ctx.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT), keepAlive);
+      };
+    }
+    return (ctx, keepAlive) -> {
+      if (reader.readable() < 0) {
+        // Failed before the first byte: the client can still get an error response instead of a cut.
+        reader.close();
+        send(ctx, Responses.error(ErrorMapping.toRegistryError(d.failure()), false), keepAlive);
+        return;
+      }
+      record(ctx, resp.status(), length);
+      HttpUtil.setKeepAlive(resp, keepAlive);
+      ctx.writeAndFlush(resp); // flushed: a cut that follows is then a broken body, never retried blind
+      new GrowingBlobWriter(ctx, reader, offset, offset + length,
+          last -> finish(ctx, last, keepAlive)).start();
+    };
+  }
+
+  private static HttpResponse blobHead(Digest digest, ByteRange range, long size, long length) {
+    HttpResponse resp = new DefaultHttpResponse(HttpVersion.HTTP_1_1,
+        range == null ? HttpResponseStatus.OK : HttpResponseStatus.PARTIAL_CONTENT);
+    resp.headers().set(HttpHeaderNames.CONTENT_TYPE, "application/octet-stream");
+    resp.headers().set(HttpHeaderNames.CONTENT_LENGTH, length);
+    resp.headers().set(HttpHeaderNames.ACCEPT_RANGES, "bytes");
+    resp.headers().set(DOCKER_CONTENT_DIGEST, digest.toString());
+    resp.headers().set(HttpHeaderNames.ETAG, "\"" + digest + "\"");
+    resp.headers().set(Responses.API_VERSION_HEADER, Responses.API_VERSION);
+    if (range != null) {
+      resp.headers().set(HttpHeaderNames.CONTENT_RANGE, "bytes " + range.start() + "-" + range.end() + "/" + size);
+    }
+    return resp;
   }
 
   /** Runs off the event loop (io or squash pool): opening the file is blocking I/O. */
@@ -228,18 +302,7 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
     }
     long offset = range == null ? 0 : range.start();
     long length = range == null ? b.size() : range.length();
-    HttpResponse resp = new DefaultHttpResponse(HttpVersion.HTTP_1_1,
-        range == null ? HttpResponseStatus.OK : HttpResponseStatus.PARTIAL_CONTENT);
-    resp.headers().set(HttpHeaderNames.CONTENT_TYPE, "application/octet-stream");
-    resp.headers().set(HttpHeaderNames.CONTENT_LENGTH, length);
-    resp.headers().set(HttpHeaderNames.ACCEPT_RANGES, "bytes");
-    resp.headers().set("Docker-Content-Digest", b.digest().toString());
-    resp.headers().set(HttpHeaderNames.ETAG, "\"" + b.digest() + "\"");
-    resp.headers().set(Responses.API_VERSION_HEADER, Responses.API_VERSION);
-    if (range != null) {
-      resp.headers().set(HttpHeaderNames.CONTENT_RANGE,
-          "bytes " + range.start() + "-" + range.end() + "/" + b.size());
-    }
+    HttpResponse resp = blobHead(b.digest(), range, b.size(), length);
     if (head) {
       return (ctx, keepAlive) -> {
         record(ctx, resp.status(), 0);

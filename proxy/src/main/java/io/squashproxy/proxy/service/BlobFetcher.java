@@ -1,29 +1,25 @@
 package io.squashproxy.proxy.service;
 
-import com.github.benmanes.caffeine.cache.AsyncCache;
-import com.github.benmanes.caffeine.cache.Caffeine;
 import io.squashproxy.core.digest.Digest;
-import io.squashproxy.proxy.registry.ErrorCode;
-import io.squashproxy.proxy.registry.RegistryException;
 import io.squashproxy.proxy.store.ContentStore.StoredBlob;
 import io.squashproxy.proxy.store.Storage;
-import io.squashproxy.proxy.upstream.Upstream;
-import java.io.IOException;
-import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 
 /**
  * Upstream blobs into the store: one upstream GET per blob however many ask at the same time (clients and
- * squashes alike), the digest and size verified before the blob is stored. A failed download is not kept.
+ * squashes alike, see {@link BlobDownload}), the digest and size verified before the blob is stored. A
+ * download leaves the map when it ends; the store answers after that. A failed download is not kept, so
+ * the next request tries again.
  */
 final class BlobFetcher {
   private final Storage store;
   private final Executor io;
   private final ProxyStats stats;
-  private final AsyncCache<BlobKey, StoredBlob> downloads;
+  private final ConcurrentHashMap<BlobKey, BlobDownload> running = new ConcurrentHashMap<>();
 
   private record BlobKey(String upstream, String repository, Digest digest) {}
 
@@ -31,9 +27,6 @@ final class BlobFetcher {
     this.store = store;
     this.io = io;
     this.stats = stats;
-    // Completed entries only need to outlive the requests racing for them; the store keeps the results.
-    this.downloads = Caffeine.newBuilder().expireAfterWrite(Duration.ofSeconds(30)).maximumSize(10_000)
-        .executor(io).buildAsync();
   }
 
   /** The blob in the local store, downloading it once however many ask at the same time. */
@@ -42,29 +35,33 @@ final class BlobFetcher {
     if (local.isPresent()) {
       return CompletableFuture.completedFuture(local.get());
     }
-    BlobKey key = new BlobKey(route.upstream().name(), route.repository(), digest);
-    return downloads.get(key, (k, ex) -> CompletableFuture.supplyAsync(() -> download(route, digest), io));
+    return download(route, digest).done();
   }
 
-  private StoredBlob download(Route route, Digest digest) {
-    Optional<StoredBlob> local = store.blob(digest);
-    if (local.isPresent()) {
-      return local.get();
+  /**
+   * The download of a blob that is not in the store: the one running, or a new one. Its {@link
+   * BlobDownload#started} completes when upstream answered, so a client can be sent bytes as they arrive.
+   */
+  BlobDownload download(Route route, Digest digest) {
+    BlobKey key = new BlobKey(route.upstream().name(), route.repository(), digest);
+    BlobDownload[] created = new BlobDownload[1];
+    BlobDownload d = running.computeIfAbsent(key, k -> created[0] = new BlobDownload(digest));
+    if (created[0] != null) {
+      d.done().whenComplete((b, e) -> running.remove(key, d));
+      try {
+        io.execute(() -> {
+          // Another download may have stored it between the caller's look and this one.
+          Optional<StoredBlob> local = store.blob(digest);
+          if (local.isPresent()) {
+            d.completeStored(local.get());
+          } else {
+            d.run(route, store, stats);
+          }
+        });
+      } catch (RejectedExecutionException e) {
+        d.fail(e);
+      }
     }
-    stats.upstreamBlobGets.increment();
-    long started = System.nanoTime();
-    boolean ok = false;
-    try (Upstream.BlobStream body = route.upstream().blob(route.repository(), digest)
-        .orElseThrow(() -> new RegistryException(ErrorCode.BLOB_UNKNOWN,
-            "blob " + digest + " is not known upstream in " + route.clientName()))) {
-      StoredBlob stored = store.putBlob(digest, body.size(), body.body());
-      stats.upstreamBlobBytes.add(stored.size());
-      ok = true;
-      return stored;
-    } catch (IOException e) {
-      throw new CompletionException(e);
-    } finally {
-      stats.upstreamTook("blob", "get", ok, System.nanoTime() - started);
-    }
+    return d;
   }
 }

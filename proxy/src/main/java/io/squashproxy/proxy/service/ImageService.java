@@ -140,7 +140,10 @@ public final class ImageService {
     }
   }
 
-  /** A blob: from the cache, re-made if it was a squashed blob that got evicted, else from upstream. */
+  /**
+   * A blob in the store: from the cache, re-made if it was a squashed blob that got evicted, else
+   * downloaded from upstream (completes when it is stored).
+   */
   public CompletableFuture<StoredBlob> blob(Route route, Digest digest) {
     Optional<StoredBlob> local = store.blob(digest);
     if (local.isPresent()) {
@@ -157,6 +160,25 @@ public final class ImageService {
               "blob " + digest + " could not be made again")));
     }
     return blobs.ensureBlob(route, digest);
+  }
+
+  /**
+   * A blob for a client: from the cache; re-made if it was a squashed blob that got evicted; else the
+   * upstream download (shared with every other request for it), to stream as it arrives. Completes once
+   * upstream answered, before the body is in.
+   */
+  public CompletableFuture<ServedBlob> serveBlob(Route route, Digest digest) {
+    Optional<StoredBlob> local = store.blob(digest);
+    if (local.isPresent()) {
+      stats.blobHits.increment();
+      return CompletableFuture.completedFuture(ServedBlob.of(local.get()));
+    }
+    if (records.byBlob(digest).isPresent()) {
+      return blob(route, digest).thenApply(ServedBlob::of);
+    }
+    stats.blobMisses.increment();
+    BlobDownload d = blobs.download(route, digest);
+    return d.started().thenApply(ServedBlob::of);
   }
 
   /** One page of the upstream tag list. */

@@ -27,7 +27,11 @@ public final class InMemoryRegistry implements Upstream {
   public final AtomicInteger manifestGets = new AtomicInteger();
   public final AtomicInteger manifestHeads = new AtomicInteger();
   public final Map<Digest, AtomicInteger> blobGets = new ConcurrentHashMap<>();
+  private final Map<Digest, BodyOverride> bodies = new ConcurrentHashMap<>();
   private volatile boolean down;
+
+  /** What upstream sends for a blob instead of its bytes: a trickle, a wrong or a short body. */
+  private record BodyOverride(long announcedSize, java.util.function.Supplier<java.io.InputStream> body) {}
 
   public InMemoryRegistry(String name) {
     this.name = name;
@@ -56,6 +60,14 @@ public final class InMemoryRegistry implements Upstream {
 
   public void putBlob(byte[] blob) {
     blobs.put(Digest.sha256(blob), blob);
+  }
+
+  /**
+   * Serves {@code body} for blob {@code d} from now on, announcing {@code announcedSize} (-1 for none) as its
+   * Content-Length; the blob need not be known otherwise.
+   */
+  public void blobBody(Digest d, long announcedSize, java.util.function.Supplier<java.io.InputStream> body) {
+    bodies.put(d, new BodyOverride(announcedSize, body));
   }
 
   public void setDown(boolean down) {
@@ -110,6 +122,10 @@ public final class InMemoryRegistry implements Upstream {
   public Optional<BlobStream> blob(String repository, Digest digest) throws UpstreamException {
     check();
     blobGets.computeIfAbsent(digest, d -> new AtomicInteger()).incrementAndGet();
+    BodyOverride o = bodies.get(digest);
+    if (o != null) {
+      return Optional.of(new BlobStream(o.body().get(), o.announcedSize()));
+    }
     byte[] b = blobs.get(digest);
     return b == null ? Optional.empty()
         : Optional.of(new BlobStream(new ByteArrayInputStream(b), b.length));
