@@ -24,6 +24,11 @@ public record ProxyConfig(
   public static final String DEFAULT_LISTEN = "0.0.0.0:5000";
   public static final String DEFAULT_ADMIN_LISTEN = "127.0.0.1:5001";
   public static final String DOCKER_HUB_URL = "https://registry-1.docker.io";
+  /**
+   * {@code squash.rules[].wait} when absent: no wait, so a cold pull is as fast as through a plain mirror
+   * (see docs/benchmarks.md, "first pull"); the squashed image is served from the pull after its squash.
+   */
+  public static final Duration DEFAULT_SQUASH_WAIT = Duration.ZERO;
 
   /** TLS for the registry listener; both null means plain HTTP. */
   public record Tls(Path cert, Path key) {}
@@ -46,9 +51,16 @@ public record ProxyConfig(
    * @param match repository glob ({@code *} within a component, {@code **} across)
    * @param mode {@code off}, {@code all}, {@code keep} (with {@code keep}) or {@code base} (with {@code base})
    * @param compression {@code gzip}, {@code gzip:LEVEL}, {@code zstd}, {@code zstd:LEVEL}
+   * @param squashWait the key {@code wait}: how long a pull of an image not squashed yet waits for its squash; past it the client gets
+   *     the original image and the squash goes on in the background ({@link #DEFAULT_SQUASH_WAIT} if absent)
    */
   public record Rule(String match, String mode, Integer keep, String base, String compression,
-      List<String> platforms) {}
+      List<String> platforms, @com.fasterxml.jackson.annotation.JsonProperty("wait") Duration squashWait) {
+    public Rule(String match, String mode, Integer keep, String base, String compression,
+        List<String> platforms) {
+      this(match, mode, keep, base, compression, platforms, null);
+    }
+  }
 
   /**
    * @param connectTimeout to open a connection to an upstream
@@ -278,6 +290,9 @@ public record ProxyConfig(
         if (level < 1 || level > max) {
           out.add(k + ".compression: level must be 1.." + max);
         }
+      }
+      if (r.squashWait() != null && r.squashWait().isNegative()) {
+        out.add(k + ".wait: must not be negative, not " + r.squashWait());
       }
       if (r.platforms() != null) {
         for (String p : r.platforms()) {

@@ -34,6 +34,16 @@ class ConfigLoaderTest {
     assertEquals("all", c.squash().rules().get(0).mode());
     assertEquals(20L << 30, c.cache().maxSize().bytes());
     assertEquals(Duration.ofMinutes(5), c.cache().tagTtl());
+    assertEquals(ProxyConfig.DEFAULT_SQUASH_WAIT, c.squash().rules().get(0).squashWait());
+  }
+
+  @Test
+  void aRuleSetsHowLongTheFirstPullWaitsForItsSquash() throws Exception {
+    ProxyConfig c = ConfigLoader.parse("squash:\n  rules:\n    - match: a\n      wait: 90s\n    - match: b\n",
+        "x.yaml", Map.of());
+    assertEquals(Duration.ofSeconds(90), c.squash().rules().get(0).squashWait());
+    assertNull(c.squash().rules().get(1).squashWait(), "absent: the default applies");
+    assertTrue(c.problems().isEmpty());
   }
 
   @Test
@@ -76,6 +86,8 @@ class ConfigLoaderTest {
       "limits:\\n  retry: {baseDelay: 5s, maxDelay: 1s}            | x.yaml line 2: limits.retry.maxDelay: must be at least baseDelay",
       "limits:\\n  upstreamIdleTimeout: 0s                         | x.yaml line 2: limits.upstreamIdleTimeout: must be positive",
       "limits:\\n  retry:\\n    tries: 3                           | x.yaml line 3: limits.retry.tries: unknown key 'tries'",
+      "squash:\\n  rules:\\n    - match: a\\n      wait: -1s       | x.yaml line 4: squash.rules[0].wait: invalid duration '-1s'",
+      "squash:\\n  rules:\\n    - match: a\\n      wait: later     | x.yaml line 4: squash.rules[0].wait: invalid duration 'later'",
   })
   void badConfigsAreRefusedNamingLineAndKey(String yaml, String expected) {
     ConfigException e = assertThrows(ConfigException.class,

@@ -1,6 +1,7 @@
 package io.squashproxy.proxy.admin;
 
 import io.squashproxy.core.squash.SquashReport;
+import io.squashproxy.proxy.service.BackgroundSquashes;
 import io.squashproxy.proxy.service.ProxyStats;
 import io.squashproxy.proxy.store.ContentStore;
 import io.squashproxy.proxy.store.SquashRecords;
@@ -21,11 +22,18 @@ public final class StatusPage {
   private final SquashRecords records;
   private final ProxyStats stats;
   private final ContentStore store;
+  private final BackgroundSquashes background;
 
   public StatusPage(SquashRecords records, ProxyStats stats, ContentStore store) {
+    this(records, stats, store, null);
+  }
+
+  /** @param background squashes no client waits for (null: none shown) */
+  public StatusPage(SquashRecords records, ProxyStats stats, ContentStore store, BackgroundSquashes background) {
     this.records = records;
     this.stats = stats;
     this.store = store;
+    this.background = background;
   }
 
   public String render() {
@@ -51,6 +59,7 @@ public final class StatusPage {
         .append(esc(SquashReport.bytes(store.blobBytes()))).append("; squashes since start: ")
         .append(stats.squashes.sum()).append(", failed: ").append(stats.squashFailures.sum())
         .append(", running: ").append(stats.squashesInFlight.sum()).append(".</p>\n");
+    BackgroundSquashesSection.render(h, background);
     chart(h, images);
     h.append("<table id=\"images\"><thead><tr><th>Image</th><th>Layers</th><th>Size before</th>")
         .append("<th>Size after</th><th>Saved</th></tr></thead><tbody>\n");

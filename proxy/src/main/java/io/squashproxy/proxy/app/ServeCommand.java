@@ -36,6 +36,10 @@ public final class ServeCommand implements Callable<Integer> {
       description = "Admin listener for metrics and health (default 127.0.0.1:5001).")
   String adminListen;
 
+  @Option(names = "--squash-wait", paramLabel = "DURATION",
+      description = "Sets every squash rule's wait (squash.rules[].wait), e.g. 0s or 10m.")
+  String squashWait;
+
   @Override
   public Integer call() throws Exception {
     ProxyConfig cfg;
@@ -73,8 +77,20 @@ public final class ServeCommand implements Callable<Integer> {
     if (cacheDir != null) {
       cache = new ProxyConfig.Cache(cacheDir, cache.maxSize(), cache.tagTtl(), cache.memoryEntries());
     }
+    ProxyConfig.Squash squash = c.squash();
+    if (squashWait != null) {
+      java.time.Duration wait;
+      try {
+        wait = io.squashproxy.config.Durations.parse(squashWait);
+      } catch (RuntimeException e) {
+        throw new ConfigException("--squash-wait: not a duration: " + squashWait);
+      }
+      squash = new ProxyConfig.Squash(c.withDefaults().squash().rules().stream()
+          .map(r -> new ProxyConfig.Rule(r.match(), r.mode(), r.keep(), r.base(), r.compression(), r.platforms(),
+              wait)).toList());
+    }
     ProxyConfig out = new ProxyConfig(listen != null ? listen : c.listen(), c.tls(),
-        adminListen != null ? new ProxyConfig.Admin(adminListen) : c.admin(), ups, cache, c.squash(),
+        adminListen != null ? new ProxyConfig.Admin(adminListen) : c.admin(), ups, cache, squash,
         c.limits(), c.logging(), c.auth(), c.storage()).withDefaults();
     var problems = out.problems();
     if (!problems.isEmpty()) {

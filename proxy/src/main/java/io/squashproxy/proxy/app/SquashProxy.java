@@ -118,7 +118,7 @@ public final class SquashProxy implements AutoCloseable {
           upstreamFactory != null ? upstreamFactory : s -> jibUpstream(s, stats));
       ImageService service = new ImageService(upstreams, store, tags, records, leases, io, squashPool,
           config.limits().maxImageSize().bytes(), stats);
-      page.set(new StatusPage(records, stats, local));
+      page.set(new StatusPage(records, stats, local, service.backgroundSquashes()));
       SslContext ssl = sslContext(config);
       int idle = (int) Math.max(1, config.limits().idleTimeout().toSeconds());
       RequestMetrics requestMetrics = new RequestMetrics(meters, config.logging().accessLog());
@@ -231,7 +231,7 @@ public final class SquashProxy implements AutoCloseable {
         SquashRule.Mode.valueOf((r.mode() == null ? "all" : r.mode()).toUpperCase(Locale.ROOT)),
         r.keep() == null ? 0 : r.keep(), r.base(),
         r.compression() == null ? Compression.GZIP : Compression.parse(r.compression()),
-        r.platforms())).toList());
+        r.platforms(), r.squashWait())).toList());
   }
 
   static UpstreamSettings settings(ProxyConfig.Upstream u, ProxyConfig config) {

@@ -46,6 +46,8 @@ import org.slf4j.LoggerFactory;
 public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
   private static final Logger LOG = LoggerFactory.getLogger(RegistryHandler.class);
   static final String STALE_HEADER = "X-Squash-Proxy-Stale";
+  /** On the original manifest served while its squash goes on in the background. */
+  static final String SQUASH_HEADER = "X-Squash-Proxy-Squash";
   /** Cold blobs from this size on go to the client as they arrive; smaller ones once verified. */
   static final long STREAM_FROM = 256 * 1024;
   private static final AsciiString DOCKER_CONTENT_DIGEST = AsciiString.cached("Docker-Content-Digest");
@@ -192,6 +194,9 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
     }
     resp.headers().set(DOCKER_CONTENT_DIGEST, m.digestText());
     resp.headers().set(HttpHeaderNames.ETAG, etag);
+    if (m.squashPending()) {
+      resp.headers().set(SQUASH_HEADER, "pending");
+    }
     if (m.stale()) {
       resp.headers().set(STALE_HEADER, "true");
       resp.headers().add(HttpHeaderNames.WARNING, "110 squash-proxy \"Response is Stale\"");

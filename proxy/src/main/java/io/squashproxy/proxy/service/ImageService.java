@@ -38,6 +38,9 @@ import java.util.concurrent.Executor;
  * <ul>
  *   <li>By tag: the tag is resolved upstream (HEAD, cached with a TTL), the image squashed once, and the
  *       squashed manifest served under its own digest, so docker's follow-up pull by digest hits the cache.
+ *       A squash that takes longer than the rule's {@code wait} goes on in the background while this pull
+ *       gets the original document (byte-exact, its own digest), whose blobs stream through from the very
+ *       downloads the squash reads; the pulls after it finished get the squashed image.
  *   <li>By a digest we made: served from the cache, re-made from upstream if evicted.
  *   <li>By any other digest: the upstream document passed through byte-exact.
  * </ul>
@@ -51,6 +54,7 @@ public final class ImageService {
   private final TagResolver resolver;
   private final BlobFetcher blobs;
   private final SquashOrchestrator squashes;
+  private final BackgroundSquashes background;
   /**
    * Answers already given, for {@link #cachedManifest}: what a fresh tag's source digest became under a
    * rule, and every manifest by its digest. Both are content-addressed (a source digest and a rule always
@@ -74,15 +78,21 @@ public final class ImageService {
     this.stats = stats;
     this.resolver = new TagResolver(store, tags, io, stats);
     this.blobs = new BlobFetcher(store, io, stats);
+    this.background = new BackgroundSquashes(stats.registry());
     this.squashes = new SquashOrchestrator(resolver, blobs, new SquashRunner(store, records, stats),
         new BaseImageLayers(upstreams, resolver, store), store, records, leases, io, squashPool,
-        maxUncompressedBytes, stats);
+        maxUncompressedBytes, stats, background);
     this.servedBySource = Caffeine.newBuilder().maximumSize(10_000).executor(io).build();
     this.servedByDigest = Caffeine.newBuilder().maximumSize(10_000).executor(io).build();
   }
 
   public ProxyStats stats() {
     return stats;
+  }
+
+  /** Squashes no client waits for any more, for the status page. */
+  public BackgroundSquashes backgroundSquashes() {
+    return background;
   }
 
   /** A manifest by tag or digest, squashed according to the route's rule. */
@@ -102,7 +112,7 @@ public final class ImageService {
     return resolved
         .thenCompose(tag -> {
           CompletableFuture<ServedManifest> produced = resolver.sourceManifest(route, tag.record().digest())
-              .thenCompose(source -> squashes.produce(route, source));
+              .thenCompose(source -> squashes.produceWithinWait(route, source));
           return tag.stale() ? produced.thenApply(m -> {
             stats.staleServed.increment();
             return m.asStale();
@@ -128,7 +138,7 @@ public final class ImageService {
   }
 
   private void rememberBySource(Route route, Digest source, ServedManifest m) {
-    if (m != null && !m.stale()) {
+    if (m != null && !m.stale() && !m.squashPending()) {
       servedBySource.put(SquashKey.of(route, source), m);
       servedByDigest.put(m.digest(), m);
     }

@@ -2,7 +2,7 @@ package io.squashproxy.proxy.service;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.github.benmanes.caffeine.cache.AsyncCache;
+import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import io.squashproxy.core.digest.Digest;
 import io.squashproxy.core.image.Descriptor;
@@ -26,17 +26,24 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Applies a route's rule to an upstream document ({@link #produce}): an image manifest is squashed, an
- * index has the platforms its rule selects squashed, anything else passes through.
+ * index has the platforms its rule selects squashed, anything else passes through. {@link
+ * #produceWithinWait} is the same for a pull by tag, which waits at most the rule's {@code wait} for a
+ * squash that has real work to do, then gets the original (the squash goes on in the background, from the
+ * same downloads, tracked in {@link BackgroundSquashes}).
  *
  * <p>Contracts:
  * <ul>
  *   <li>One squash per (upstream, repository, source digest, rule) however many ask: concurrent requests
- *       share it through a Caffeine {@link AsyncCache}; a failed squash is not kept.
+ *       share one {@link Squash} in a Caffeine cache; a failed squash is not kept.
+ *   <li>Each image squash first looks for a squash published before ({@link #known}, on the io pool), so
+ *       a squashed image is served at once even with {@code wait: 0s}, even after a restart; only when
+ *       there is work to do does it take a place on the squash pool and the wait begin.
  *   <li>A squash made before (here, before a restart, or by a replica) is found by its {@link SquashRecord}
  *       and served without fetching anything; replicas racing for one cold image claim it with a
  *       {@link SquashLeases.Lease} so only one fetches its layers.
@@ -60,7 +67,15 @@ final class SquashOrchestrator {
   private final Executor squashPool;
   private final long maxUncompressedBytes;
   private final ProxyStats stats;
-  private final AsyncCache<SquashKey, ServedManifest> squashes;
+  private final BackgroundSquashes background;
+  private final Cache<SquashKey, Squash> squashes;
+
+  /**
+   * A squash under way or done: its result, a signal that it has real work to do (completed when no
+   * squash of the source was published before), and its entry for {@link BackgroundSquashes}.
+   */
+  record Squash(CompletableFuture<ServedManifest> result, CompletableFuture<Void> working,
+      BackgroundSquashes.Task task) {}
 
   /** What one squash is of: the same key always gives the same squashed bytes. */
   record SquashKey(String upstream, String repository, Digest source, SquashRule rule) {
@@ -71,7 +86,7 @@ final class SquashOrchestrator {
 
   SquashOrchestrator(TagResolver resolver, BlobFetcher blobs, SquashRunner runner, BaseImageLayers baseLayers,
       Storage store, SquashRecords records, SquashLeases leases, Executor io, Executor squashPool,
-      long maxUncompressedBytes, ProxyStats stats) {
+      long maxUncompressedBytes, ProxyStats stats, BackgroundSquashes background) {
     this.resolver = resolver;
     this.blobs = blobs;
     this.runner = runner;
@@ -83,34 +98,141 @@ final class SquashOrchestrator {
     this.squashPool = squashPool;
     this.maxUncompressedBytes = maxUncompressedBytes;
     this.stats = stats;
+    this.background = background;
     // Completed entries only need to outlive the requests racing for them; the store keeps the results.
     this.squashes = Caffeine.newBuilder().expireAfterWrite(Duration.ofMinutes(10)).maximumSize(10_000)
-        .executor(io).buildAsync();
+        .executor(io).build();
   }
 
-  /** Applies the route's rule to an upstream document. */
+  /** Applies the route's rule to an upstream document: completes with the squashed document. */
   CompletableFuture<ServedManifest> produce(Route route, ServedManifest source) {
-    SquashRule rule = route.rule();
-    if (rule.mode() == SquashRule.Mode.OFF) {
+    Squash s = squash(route, source);
+    return s == null ? CompletableFuture.completedFuture(source) : s.result();
+  }
+
+  /**
+   * {@link #produce}, waiting at most the rule's {@code wait} once the squash has work to do; past it, the
+   * source {@link ServedManifest#asSquashPending marked pending}, and the squash goes on.
+   */
+  CompletableFuture<ServedManifest> produceWithinWait(Route route, ServedManifest source) {
+    Squash s = squash(route, source);
+    if (s == null) {
       return CompletableFuture.completedFuture(source);
+    }
+    if (s.result().isDone()) {
+      return s.result();
+    }
+    CompletableFuture<ServedManifest> answer = new CompletableFuture<>();
+    s.result().whenComplete((m, e) -> {
+      if (e != null) {
+        answer.completeExceptionally(e);
+      } else {
+        answer.complete(m);
+      }
+    });
+    Duration wait = route.rule().squashWait();
+    Runnable giveUp = () -> {
+      if (answer.isDone()) {
+        return;
+      }
+      s.task().background(); // before the answer, so whoever sees the answer sees it counted
+      if (answer.complete(source.asSquashPending())) {
+        LOG.info("serving {}@{} as it is: its squash takes longer than the rule's wait ({}), and goes on in "
+            + "the background", route.canonicalName(), source.digest(), wait);
+      }
+    };
+    s.working().thenRun(() -> {
+      if (wait.isZero()) {
+        giveUp.run();
+      } else {
+        CompletableFuture.delayedExecutor(wait.toNanos(), TimeUnit.NANOSECONDS, io).execute(giveUp);
+      }
+    });
+    return answer;
+  }
+
+  /** The squash of this document under the route's rule, joined or started; null when none applies. */
+  private Squash squash(Route route, ServedManifest source) {
+    if (route.rule().mode() == SquashRule.Mode.OFF) {
+      return null;
     }
     SquashKey key = SquashKey.of(route, source.digest());
     if (MediaTypes.isIndex(source.mediaType())) {
       // Runs on the io pool: it waits for the per-platform squashes, which run on the squash pool.
-      return squashes.get(key, (k, ex) -> CompletableFuture.supplyAsync(() -> squashIndex(route, source), io));
+      return squashes.get(key, k -> start(k, route, source, (working, task) -> CompletableFuture.supplyAsync(
+          () -> {
+            task.running();
+            return squashIndex(route, source, working);
+          }, io)));
     }
     if (!isImageManifest(source.mediaType())) {
-      return CompletableFuture.completedFuture(source);
+      return null;
     }
-    return squashes.get(key, (k, ex) -> CompletableFuture.supplyAsync(() -> squashImage(route, source, null),
-        squashPool));
+    return squashes.get(key, k -> startImage(k, route, source, null));
+  }
+
+  private interface Work {
+    CompletableFuture<ServedManifest> start(CompletableFuture<Void> working, BackgroundSquashes.Task task);
+  }
+
+  private Squash start(SquashKey key, Route route, ServedManifest source, Work work) {
+    BackgroundSquashes.Task task = background.submitted(route.canonicalName() + "@" + source.digest());
+    CompletableFuture<Void> working = new CompletableFuture<>();
+    CompletableFuture<ServedManifest> result = work.start(working, task);
+    Squash s = new Squash(result, working, task);
+    result.whenComplete((m, e) -> {
+      task.finished(e);
+      if (e != null) {
+        squashes.asMap().remove(key, s); // a failed squash is not kept: the next pull tries again
+      }
+    });
+    return s;
+  }
+
+  /** An image: a squash published before (looked for on the io pool), else a squash on the squash pool. */
+  private Squash startImage(SquashKey key, Route route, ServedManifest source, JsonNode platform) {
+    return start(key, route, source, (working, task) -> CompletableFuture
+        .supplyAsync(() -> known(route, source, platform), io)
+        .thenCompose(found -> {
+          if (found.isPresent()) {
+            return CompletableFuture.completedFuture(found.get());
+          }
+          CompletableFuture<ServedManifest> squashed = CompletableFuture.supplyAsync(() -> {
+            task.running();
+            return squashImage(route, source, platform);
+          }, squashPool);
+          working.complete(null); // after the submission: whoever the wait answers finds it queued
+          return squashed;
+        }));
+  }
+
+  /**
+   * What needs no squash worker: a document that is not an image (passed through), a broken one (refused),
+   * or a squash of it published before (all modes but base, whose options need the base image). Empty
+   * when the image must be squashed. Blocking (the store, the records): on the io pool.
+   */
+  private Optional<ServedManifest> known(Route route, ServedManifest source, JsonNode platform) {
+    ImageManifest manifest;
+    try {
+      manifest = ImageManifest.parse(source.bytes());
+    } catch (NotAnImageException e) {
+      return Optional.of(source);
+    } catch (InvalidImageException e) {
+      throw BrokenImages.refused(route, source.digest(), e);
+    }
+    if (route.rule().mode() == SquashRule.Mode.BASE
+        || BrokenImages.declaredSize(manifest) > maxUncompressedBytes) {
+      return Optional.empty(); // squashImage decides, and logs why
+    }
+    return published(route, source, options(route, manifest, platform).describe());
   }
 
   private static boolean isImageManifest(String mediaType) {
     return MediaTypes.DOCKER_MANIFEST.equals(mediaType) || MediaTypes.OCI_MANIFEST.equals(mediaType);
   }
 
-  private ServedManifest squashIndex(Route route, ServedManifest source) {
+  /** @param working completed when one of its platforms has work to do */
+  private ServedManifest squashIndex(Route route, ServedManifest source, CompletableFuture<Void> working) {
     ImageIndex index;
     try {
       index = ImageIndex.parse(source.bytes());
@@ -121,7 +243,7 @@ final class SquashOrchestrator {
     }
     List<CompletableFuture<Descriptor>> entries = new ArrayList<>();
     for (Descriptor d : index.manifests()) {
-      entries.add(squashEntry(route, d));
+      entries.add(squashEntry(route, d, working));
     }
     List<Descriptor> replaced = entries.stream().map(CompletableFuture::join).toList();
     if (replaced.equals(index.manifests())) {
@@ -149,7 +271,7 @@ final class SquashOrchestrator {
    * One index entry: platforms the rule selects are squashed; attestations ({@code unknown/unknown}, which
    * describe the original image by its digest) and everything else keep their original digests.
    */
-  private CompletableFuture<Descriptor> squashEntry(Route route, Descriptor d) {
+  private CompletableFuture<Descriptor> squashEntry(Route route, Descriptor d, CompletableFuture<Void> working) {
     JsonNode platform = d.json().path("platform");
     String os = platform.path("os").asText("");
     String arch = platform.path("architecture").asText("");
@@ -159,8 +281,11 @@ final class SquashOrchestrator {
       return CompletableFuture.completedFuture(d);
     }
     return resolver.sourceManifest(route, d.digest())
-        .thenCompose(child -> squashes.get(SquashKey.of(route, child.digest()),
-            (k, ex) -> CompletableFuture.supplyAsync(() -> squashImage(route, child, platform), squashPool)))
+        .thenCompose(child -> {
+          Squash s = squashes.get(SquashKey.of(route, child.digest()), k -> startImage(k, route, child, platform));
+          s.working().thenRun(() -> working.complete(null));
+          return s.result();
+        })
         .thenApply(squashed -> {
           if (squashed.digest().equals(d.digest())) {
             return d;

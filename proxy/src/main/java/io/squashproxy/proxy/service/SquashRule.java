@@ -1,6 +1,8 @@
 package io.squashproxy.proxy.service;
 
+import io.squashproxy.config.ProxyConfig;
 import io.squashproxy.core.layer.Compression;
+import java.time.Duration;
 import java.util.List;
 import java.util.regex.Pattern;
 
@@ -11,14 +13,20 @@ import java.util.regex.Pattern;
  * @param mode off (pass through), all (one layer), keep (the first {@code keepLayers} stay), or base (the
  *     layers shared with {@code baseImage} stay)
  * @param platforms {@code os/arch[/variant]} entries of an index to squash; empty for all
+ * @param squashWait how long a pull of an image not squashed yet waits for its squash before it gets the original
+ *     image (the squash goes on in the background); {@link Duration#ZERO} for no wait
  */
 public record SquashRule(String glob, Mode mode, int keepLayers, String baseImage, Compression compression,
-    List<String> platforms) {
+    List<String> platforms, Duration squashWait) {
 
   public enum Mode { OFF, ALL, KEEP, BASE }
 
   public SquashRule {
     platforms = platforms == null ? List.of() : List.copyOf(platforms);
+    squashWait = squashWait == null ? ProxyConfig.DEFAULT_SQUASH_WAIT : squashWait;
+    if (squashWait.isNegative()) {
+      throw new IllegalArgumentException("rule " + glob + ": wait must not be negative");
+    }
     compression = compression == null ? Compression.GZIP : compression;
     if (mode == Mode.KEEP && keepLayers < 1) {
       throw new IllegalArgumentException("rule " + glob + ": keep needs at least 1 layer");
@@ -26,6 +34,16 @@ public record SquashRule(String glob, Mode mode, int keepLayers, String baseImag
     if (mode == Mode.BASE && (baseImage == null || baseImage.isBlank())) {
       throw new IllegalArgumentException("rule " + glob + ": base needs a base image");
     }
+  }
+
+  /** A rule with the default {@code wait}. */
+  public SquashRule(String glob, Mode mode, int keepLayers, String baseImage, Compression compression,
+      List<String> platforms) {
+    this(glob, mode, keepLayers, baseImage, compression, platforms, null);
+  }
+
+  public SquashRule withWait(Duration wait) {
+    return new SquashRule(glob, mode, keepLayers, baseImage, compression, platforms, wait);
   }
 
   public static SquashRule all(String glob) {

@@ -32,7 +32,8 @@ class SquashProxyTest {
         "listen: 127.0.0.1:0",
         "admin: {listen: 127.0.0.1:0}",
         "upstreams: [{name: up, url: 'https://registry-1.docker.io'}]",
-        "cache: {directory: '" + dir.resolve("cache") + "'}"), "test.yaml", Map.of());
+        "cache: {directory: '" + dir.resolve("cache") + "'}",
+        "squash: {rules: [{match: '**', wait: 10m}]}"), "test.yaml", Map.of()); // the first pull squashed
     HttpClient http = HttpClient.newHttpClient();
     try (SquashProxy proxy = SquashProxy.start(config, s -> up, Ticker.systemTicker())) {
       String registry = "http://127.0.0.1:" + proxy.address().getPort();

@@ -76,6 +76,7 @@ class AccessControlProxyTest {
         "admin: {listen: 127.0.0.1:0}",
         "upstreams: [{name: up, url: 'http://127.0.0.1:1'}]",
         "cache: {directory: '" + dir.resolve("cache") + "'}",
+        "squash: {rules: [{match: '**', wait: 10m}]}", // the first pull waits for its squash
         "auth:",
         "  htpasswd: '" + dir.resolve("htpasswd") + "'",
         "  mode: " + mode,

@@ -80,7 +80,7 @@ class ImageBadInputTest {
   static void start() throws Exception {
     upstream = new InMemoryRegistry("up");
     upstream.push("good/app", "1", TestImage.oci().layer(BASE).layer(layer().file("app", "ok")).build());
-    harness = new ProxyHarness(upstream, dir.resolve("cache"), Rules.squashEverything(), 1L << 40, MAX_IMAGE_SIZE);
+    harness = new ProxyHarness(upstream, dir.resolve("cache"), ProxyHarness.squashAll(), 1L << 40, MAX_IMAGE_SIZE);
     proxy = new LiveProxy(harness, 30);
     http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
   }

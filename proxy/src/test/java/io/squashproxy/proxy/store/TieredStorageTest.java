@@ -21,6 +21,7 @@ import io.squashproxy.proxy.store.ContentStore.StoredBlob;
 import io.squashproxy.proxy.store.s3.S3ObjectStore;
 import io.squashproxy.proxy.testing.InMemoryRegistry;
 import io.squashproxy.proxy.testing.InProcessS3;
+import io.squashproxy.proxy.testing.ProxyHarness;
 import io.squashproxy.proxy.upstream.UpstreamSettings;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -90,7 +91,7 @@ class TieredStorageTest {
       records.open();
       UpstreamSettings settings = new UpstreamSettings(up.name(), java.net.URI.create("http://127.0.0.1:1"),
           null, true, null, null, null, null, null);
-      upstreams = new Upstreams(List.of(settings), Rules.squashEverything(), s -> up);
+      upstreams = new Upstreams(List.of(settings), ProxyHarness.squashAll(), s -> up);
       service = new ImageService(upstreams, storage, tags, records, SquashLeases.over(shared, Duration.ofMinutes(1)),
           io, squash, Long.MAX_VALUE, stats);
     }

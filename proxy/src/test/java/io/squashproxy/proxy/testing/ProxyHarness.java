@@ -40,6 +40,17 @@ public final class ProxyHarness implements AutoCloseable {
   /** @param maxImageSize limits.maxImageSize: uncompressed bytes over which an image is not squashed */
   public ProxyHarness(InMemoryRegistry upstream, Path cacheDir, Rules rules, long cacheBytes, long maxImageSize)
       throws IOException {
+    this(upstream, cacheDir, rules, cacheBytes, maxImageSize, null);
+  }
+
+  /** @param squashWorkers runs the squashes (a {@link ManualExecutor} to hold them queued); null for a pool */
+  public ProxyHarness(InMemoryRegistry upstream, Path cacheDir, Rules rules, java.util.concurrent.Executor squashWorkers)
+      throws IOException {
+    this(upstream, cacheDir, rules, 1L << 40, Long.MAX_VALUE, squashWorkers);
+  }
+
+  private ProxyHarness(InMemoryRegistry upstream, Path cacheDir, Rules rules, long cacheBytes, long maxImageSize,
+      java.util.concurrent.Executor squashWorkers) throws IOException {
     this.upstream = upstream;
     this.cacheDir = cacheDir;
     this.store = new ContentStore(cacheDir, cacheBytes, Runnable::run);
@@ -52,15 +63,28 @@ public final class ProxyHarness implements AutoCloseable {
     UpstreamSettings settings = new UpstreamSettings(upstream.name(), java.net.URI.create("http://127.0.0.1:1"),
         null, true, null, null, null, null, null);
     this.upstreams = new Upstreams(List.of(settings), rules, s -> upstream);
-    this.service = new ImageService(upstreams, store, tags, records, io, squashPool, maxImageSize, stats);
+    this.service = new ImageService(upstreams, store, tags, records, io,
+        squashWorkers != null ? squashWorkers : squashPool, maxImageSize, stats);
   }
 
   public ProxyHarness(InMemoryRegistry upstream, Path cacheDir) throws IOException {
-    this(upstream, cacheDir, Rules.squashEverything(), 1L << 40);
+    this(upstream, cacheDir, squashAll(), 1L << 40);
+  }
+
+  /**
+   * The {@code wait} of the harness's rules: long, so the first pull of an image gets its squash and a test
+   * about what a squash makes pulls once. Tests of the first pull without waiting set their own.
+   */
+  public static final Duration WAIT = Duration.ofMinutes(10);
+
+  /** Every image squashed to one layer, the first pull waiting for it. */
+  public static Rules squashAll() {
+    return new Rules(List.of(SquashRule.all("**").withWait(WAIT)));
   }
 
   public static Rules keep(int n) {
-    return new Rules(List.of(new SquashRule("**", SquashRule.Mode.KEEP, n, null, Compression.GZIP, List.of())));
+    return new Rules(List.of(new SquashRule("**", SquashRule.Mode.KEEP, n, null, Compression.GZIP, List.of(),
+        WAIT)));
   }
 
   public Route route(String name) {

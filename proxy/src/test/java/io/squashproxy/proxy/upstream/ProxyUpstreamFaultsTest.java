@@ -62,6 +62,7 @@ class ProxyUpstreamFaultsTest extends WireMockRegistrySupport {
         "admin: {listen: 127.0.0.1:0}",
         "upstreams: [{name: up, url: '" + base() + "'}]",
         "cache: {directory: '" + cache + "'}",
+        "squash: {rules: [{match: '**', wait: 10m}]}", // the first pull waits for its squash
         "limits:",
         "  upstreamIdleTimeout: 2s",
         "  retry: {attempts: 2, baseDelay: 1ms, maxDelay: 1ms}"), "test.yaml", Map.of());

@@ -59,6 +59,13 @@ public final class ProxyProcess implements AutoCloseable {
     return "http://127.0.0.1:" + adminPort;
   }
 
+  /**
+   * The {@code --squash-wait} the tests start the proxy with, unless they say otherwise: long, so that the
+   * first pull of an image waits for its squash and a test about what a squash makes can pull once. The
+   * shipped default ({@code 0s}: the first pull gets the original) is tested with {@link #startShippedWait}.
+   */
+  static final String TEST_SQUASH_WAIT = "10m";
+
   /** {@code serve --upstream UPSTREAM_URL} with built-in defaults (squash everything, gzip). */
   public static ProxyProcess start(String upstreamUrl) {
     return start(upstreamUrl, null);
@@ -112,12 +119,26 @@ public final class ProxyProcess implements AutoCloseable {
     return start(upstreamUrl, configYaml, null, null, all);
   }
 
+  /**
+   * As {@link #start(String, String)} without {@code --squash-wait}: every rule's {@code wait} is the config's
+   * (the shipped default when it sets none). {@code jvmOptions} null: the test flags.
+   */
+  public static ProxyProcess startShippedWait(String upstreamUrl, String configYaml, Path cacheDir,
+      List<String> jvmOptions) {
+    return start(upstreamUrl, configYaml, null, cacheDir, jvmOptions == null ? TEST_JVM : jvmOptions, null);
+  }
+
   private static ProxyProcess start(String upstreamUrl, String configYaml, SSLContext tls) {
     return start(upstreamUrl, configYaml, tls, null, TEST_JVM);
   }
 
   private static ProxyProcess start(String upstreamUrl, String configYaml, SSLContext tls, Path cacheDir,
       List<String> jvmOptions) {
+    return start(upstreamUrl, configYaml, tls, cacheDir, jvmOptions, TEST_SQUASH_WAIT);
+  }
+
+  private static ProxyProcess start(String upstreamUrl, String configYaml, SSLContext tls, Path cacheDir,
+      List<String> jvmOptions, String squashWait) {
     Path jar = Env.squashJar();
     Scratch scratch = Scratch.create("proxy");
     return Proc.startWithRetries(scratch, attempt -> {
@@ -140,6 +161,9 @@ public final class ProxyProcess implements AutoCloseable {
           "--listen", "127.0.0.1:" + port,
           "--admin-listen", "127.0.0.1:" + admin,
           "--cache-dir", cache.toString()));
+      if (squashWait != null) {
+        cmd.addAll(List.of("--squash-wait", squashWait));
+      }
       Process p = Proc.of(cmd).env("SQUASH_LOG_LEVEL", "INFO").startBackground(log);
       waitReady(p, port, log, tls);
       ProxyProcess started = new ProxyProcess(scratch, p, port, log, admin);
