@@ -35,6 +35,7 @@ public final class BlobDownload {
   private final Digest digest;
   private final CompletableFuture<BlobDownload> started = new CompletableFuture<>();
   private final CompletableFuture<StoredBlob> done = new CompletableFuture<>();
+  private final CompletableFuture<Void> idle = new CompletableFuture<>();
   private final List<Runnable> waiting = new ArrayList<>();
   private volatile long size = -1;
   private volatile long written;
@@ -72,6 +73,11 @@ public final class BlobDownload {
   /** Why the download failed, or null. */
   public Throwable failure() {
     return failure;
+  }
+
+  /** Completes when the download ended and no client reads the growing file any more. */
+  CompletableFuture<Void> idle() {
+    return idle;
   }
 
   /** Blocking: opens the upstream body and copies it into the store. Runs on the io pool. */
@@ -169,14 +175,22 @@ public final class BlobDownload {
   }
 
   private void end() {
+    boolean nowIdle;
     synchronized (this) {
       ended = true;
-      closeIfUnused();
+      nowIdle = closeIfUnused();
+    }
+    if (nowIdle) {
+      idle.complete(null); // outside the lock: what waits for it runs now
     }
   }
 
-  private void closeIfUnused() {
-    if (ended && readers == 0 && readChannel != null) {
+  /** Under the lock: closes the shared channel once unused; true when the download is now idle. */
+  private boolean closeIfUnused() {
+    if (!ended || readers > 0) {
+      return false;
+    }
+    if (readChannel != null) {
       try {
         readChannel.close();
       } catch (IOException ignored) {
@@ -184,6 +198,7 @@ public final class BlobDownload {
       }
       readChannel = null;
     }
+    return true;
   }
 
   /**
@@ -245,12 +260,16 @@ public final class BlobDownload {
 
     @Override
     public void close() {
+      boolean nowIdle = false;
       synchronized (BlobDownload.this) {
         if (!closed) {
           closed = true;
           readers--;
-          closeIfUnused();
+          nowIdle = closeIfUnused();
         }
+      }
+      if (nowIdle) {
+        idle.complete(null);
       }
     }
   }

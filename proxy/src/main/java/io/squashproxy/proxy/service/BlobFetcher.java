@@ -39,6 +39,19 @@ final class BlobFetcher {
   }
 
   /**
+   * {@link #ensureBlob}, for a squash: a blob still streaming to clients is handed over once they have all
+   * read it, so a squash (CPU on every core) does not slow down the pull it runs beside.
+   */
+  CompletableFuture<StoredBlob> ensureBlobAfterReaders(Route route, Digest digest) {
+    Optional<StoredBlob> local = store.blob(digest);
+    if (local.isPresent()) {
+      return CompletableFuture.completedFuture(local.get());
+    }
+    BlobDownload d = download(route, digest);
+    return d.done().thenCombine(d.idle(), (blob, idle) -> blob);
+  }
+
+  /**
    * The download of a blob that is not in the store: the one running, or a new one. Its {@link
    * BlobDownload#started} completes when upstream answered, so a client can be sent bytes as they arrive.
    */

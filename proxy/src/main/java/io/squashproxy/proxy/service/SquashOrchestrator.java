@@ -336,10 +336,11 @@ final class SquashOrchestrator {
         }
       }
       // Everything the squash reads is fetched (and verified) first, in parallel: an upstream failure then
-      // fails the request instead of being mistaken for a broken image.
+      // fails the request instead of being mistaken for a broken image. Blobs clients are still streaming
+      // (a pull that did not wait for this squash) are taken once those clients are done with them.
       List<CompletableFuture<StoredBlob>> fetches = new ArrayList<>();
-      fetches.add(blobs.ensureBlob(route, manifest.config().digest()));
-      manifest.layers().forEach(l -> fetches.add(blobs.ensureBlob(route, l.digest())));
+      fetches.add(blobs.ensureBlobAfterReaders(route, manifest.config().digest()));
+      manifest.layers().forEach(l -> fetches.add(blobs.ensureBlobAfterReaders(route, l.digest())));
       CompletableFuture.allOf(fetches.toArray(CompletableFuture[]::new)).join();
 
       SquashOptions options = options(route, manifest, platform);

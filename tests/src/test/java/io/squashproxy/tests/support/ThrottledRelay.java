@@ -10,13 +10,17 @@ import java.net.Socket;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongConsumer;
 
 /**
  * A TCP relay on a free 127.0.0.1 port to a local server, passing the server's bytes on at a set rate: a slow
  * link, so that a transfer from a real registry lasts long enough to kill something in the middle of it.
  * When the server's side closes or breaks, the client's side is closed too (the client sees a body cut
  * short); a server that is down makes the relay close new connections at once (the client sees a reset).
+ * With a rate of 0 it only counts; {@link #onRelayed} lets a test look at another point of a chain when a
+ * transfer reaches a given byte, without timing anything itself.
  */
 public final class ThrottledRelay implements AutoCloseable {
   private static final int CHUNK = 16 * 1024;
@@ -26,6 +30,7 @@ public final class ThrottledRelay implements AutoCloseable {
   private final long bytesPerSecond;
   private final AtomicLong relayed = new AtomicLong();
   private final List<Socket> sockets = Collections.synchronizedList(new ArrayList<>());
+  private final List<LongConsumer> listeners = new CopyOnWriteArrayList<>();
 
   private ThrottledRelay(ServerSocket listener, int targetPort, long bytesPerSecond) {
     this.listener = listener;
@@ -33,7 +38,7 @@ public final class ThrottledRelay implements AutoCloseable {
     this.bytesPerSecond = bytesPerSecond;
   }
 
-  /** @param target {@code 127.0.0.1:PORT} of the server */
+  /** @param target {@code 127.0.0.1:PORT} of the server; {@code bytesPerSecond} 0 for no limit */
   public static ThrottledRelay start(String target, long bytesPerSecond) {
     try {
       ServerSocket s = new ServerSocket(0, 50, InetAddress.getByName("127.0.0.1"));
@@ -47,7 +52,17 @@ public final class ThrottledRelay implements AutoCloseable {
   }
 
   public String url() {
-    return "http://127.0.0.1:" + listener.getLocalPort();
+    return "http://" + host();
+  }
+
+  /** {@code 127.0.0.1:PORT}. */
+  public String host() {
+    return "127.0.0.1:" + listener.getLocalPort();
+  }
+
+  /** Called on a relay thread with {@link #relayed} after each chunk passed from the server. */
+  public void onRelayed(LongConsumer listener) {
+    listeners.add(listener);
   }
 
   /** Bytes passed from the server to clients so far. */
@@ -86,8 +101,12 @@ public final class ThrottledRelay implements AutoCloseable {
         out.write(buf, 0, n);
         out.flush();
         if (throttle) {
-          relayed.addAndGet(n);
+          long total = relayed.addAndGet(n);
+          listeners.forEach(l -> l.accept(total));
           sent += n;
+          if (bytesPerSecond <= 0) {
+            continue;
+          }
           long due = started + sent * 1_000_000_000L / bytesPerSecond;
           long wait = due - System.nanoTime();
           if (wait > 0) {
