@@ -33,7 +33,21 @@ public record ProxyConfig(
   /** TLS for the registry listener; both null means plain HTTP. */
   public record Tls(Path cert, Path key) {}
 
-  public record Admin(String listen) {}
+  /** @param notifications squash ahead of demand on a registry's push events; absent: off */
+  public record Admin(String listen, Notifications notifications) {
+    public Admin(String listen) {
+      this(listen, null);
+    }
+  }
+
+  /**
+   * {@code POST /notifications} (a Distribution registry's {@code notifications.endpoints}) and
+   * {@code POST /warm} on the admin listener.
+   *
+   * @param secret the endpoint's {@code Authorization: Bearer SECRET}, at least 16 characters
+   * @param queue images waiting to be squashed ahead of demand at most; more are refused
+   */
+  public record Notifications(String secret, Integer queue) {}
 
   /**
    * @param prefix first name component routed here ({@code ghcr.io}); null for the default upstream
@@ -155,7 +169,10 @@ public record ProxyConfig(
     return new ProxyConfig(
         listen == null ? DEFAULT_LISTEN : listen,
         tls,
-        new Admin(admin == null || admin.listen() == null ? DEFAULT_ADMIN_LISTEN : admin.listen()),
+        new Admin(admin == null || admin.listen() == null ? DEFAULT_ADMIN_LISTEN : admin.listen(),
+            admin == null || admin.notifications() == null ? null : new Notifications(
+                admin.notifications().secret(),
+                admin.notifications().queue() == null ? 1000 : admin.notifications().queue())),
         ups,
         new Cache(c.directory() == null ? Path.of("data") : c.directory(),
             c.maxSize() == null ? new ByteSize(20L << 30) : c.maxSize(),
@@ -259,6 +276,15 @@ public record ProxyConfig(
     }
     if (defaults > 1) {
       out.add("upstreams: only one upstream may have no prefix (the default)");
+    }
+    if (admin != null && admin.notifications() != null) {
+      Notifications n = admin.notifications();
+      if (n.secret() == null || n.secret().length() < 16) {
+        out.add("admin.notifications.secret: required, at least 16 characters");
+      }
+      if (n.queue() != null && (n.queue() < 1 || n.queue() > 1_000_000)) {
+        out.add("admin.notifications.queue: must be 1..1000000");
+      }
     }
     List<Rule> rules = squash.rules();
     for (int i = 0; i < rules.size(); i++) {

@@ -134,6 +134,17 @@ class DeployFilesTest {
     assertTrue(composeContainerPorts(registry).contains(upstream.getPort()), "registry publishes 5000");
     assertTrue(proxy.path("depends_on").toString().contains(upstream.getHost()), "the proxy starts after it");
 
+    // The registry sends its push events to the proxy's admin listener, with the secret the proxy wants.
+    String registryConfig = composeMounts(registry).get("/etc/docker/registry/config.yml");
+    assertNotNull(registryConfig, "the registry's config is mounted: " + composeMounts(registry));
+    JsonNode endpoint = readYaml(dir.resolve(registryConfig).normalize()).path("notifications").path("endpoints")
+        .path(0);
+    assertEquals("http://squash-proxy:" + port(cfg.admin().listen()) + "/notifications",
+        endpoint.path("url").asText());
+    assertNotNull(cfg.admin().notifications(), "admin.notifications is configured");
+    assertEquals("Bearer " + cfg.admin().notifications().secret(),
+        endpoint.path("headers").path("Authorization").path(0).asText());
+
     // Prometheus: its config mounted, scraping the proxy's admin port, with the shared rules.
     JsonNode prom = services.path("prometheus");
     assertTrue(prom.path("image").asText().startsWith("prom/prometheus"), "prometheus image");

@@ -20,7 +20,9 @@ import java.util.function.Supplier;
 
 /**
  * The admin listener: {@code /} (the status page), {@code /metrics} (Prometheus text format),
- * {@code /healthz} (the process serves) and {@code /readyz} (the cache index is loaded).
+ * {@code /healthz} (the process serves) and {@code /readyz} (the cache index is loaded); with
+ * {@code admin.notifications}, {@code POST /notifications} and {@code POST /warm} (see
+ * {@link SquashAheadEndpoints}).
  */
 public final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
   static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
@@ -29,19 +31,35 @@ public final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequ
   private final BooleanSupplier ready;
   private final Executor executor;
   private final Supplier<String> statusPage;
+  private final SquashAheadEndpoints ahead;
 
   public AdminHandler(PrometheusMeterRegistry registry, BooleanSupplier ready, Executor executor,
       Supplier<String> statusPage) {
+    this(registry, ready, executor, statusPage, () -> null, null);
+  }
+
+  /**
+   * @param ahead the squash-ahead queue once the service is up (null before)
+   * @param secret {@code admin.notifications.secret}; null turns {@code /notifications} and {@code /warm} off
+   */
+  public AdminHandler(PrometheusMeterRegistry registry, BooleanSupplier ready, Executor executor,
+      Supplier<String> statusPage, Supplier<io.squashproxy.proxy.service.SquashAhead> ahead, String secret) {
     this.registry = registry;
     this.ready = ready;
     this.executor = executor;
     this.statusPage = statusPage;
+    this.ahead = new SquashAheadEndpoints(ahead, secret);
   }
 
   @Override
   protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest req) {
     boolean keepAlive = HttpUtil.isKeepAlive(req);
     boolean head = req.method().equals(HttpMethod.HEAD);
+    String requestPath = new QueryStringDecoder(req.uri()).path();
+    if (req.method().equals(HttpMethod.POST) && SquashAheadEndpoints.handles(requestPath)) {
+      squashAhead(ctx, req, requestPath, keepAlive);
+      return;
+    }
     if (!req.method().equals(HttpMethod.GET) && !head) {
       send(ctx, text(HttpResponseStatus.METHOD_NOT_ALLOWED, "method not allowed\n", head), keepAlive);
       return;
@@ -55,6 +73,22 @@ public final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequ
       case "/" -> render(ctx, statusPage, "text/html; charset=utf-8", head, keepAlive);
       default -> send(ctx, text(HttpResponseStatus.NOT_FOUND, "not found\n", head), keepAlive);
     }
+  }
+
+  private void squashAhead(ChannelHandlerContext ctx, FullHttpRequest req, String path, boolean keepAlive) {
+    SquashAheadEndpoints.Answer refused = ahead.refusal(req, path);
+    if (refused != null) {
+      send(ctx, text(refused.status(), refused.body(), false), keepAlive);
+      return;
+    }
+    byte[] body = new byte[req.content().readableBytes()];
+    req.content().getBytes(req.content().readerIndex(), body);
+    ctx.channel().config().setAutoRead(false);
+    CompletableFuture.supplyAsync(() -> ahead.handle(path, body), executor).whenCompleteAsync((a, err) -> {
+      ctx.channel().config().setAutoRead(true);
+      send(ctx, err != null ? text(HttpResponseStatus.INTERNAL_SERVER_ERROR, "failed: " + err.getMessage() + "\n",
+          false) : text(a.status(), a.body(), false), keepAlive);
+    }, ctx.executor());
   }
 
   /** Builds a body off the event loop (it walks every meter or cache record) and sends it. */

@@ -20,7 +20,7 @@ public final class AdminInitializer extends ChannelInitializer<SocketChannel> {
     ch.pipeline()
         .addLast("timeout", new ReadTimeoutHandler(60))
         .addLast("http", new HttpServerCodec())
-        .addLast("aggregate", new HttpObjectAggregator(16 * 1024))
+        .addLast("aggregate", new HttpObjectAggregator(1 << 20))
         .addLast("admin", handlers.get());
   }
 }

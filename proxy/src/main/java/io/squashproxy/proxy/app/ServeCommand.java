@@ -90,7 +90,8 @@ public final class ServeCommand implements Callable<Integer> {
               wait)).toList());
     }
     ProxyConfig out = new ProxyConfig(listen != null ? listen : c.listen(), c.tls(),
-        adminListen != null ? new ProxyConfig.Admin(adminListen) : c.admin(), ups, cache, squash,
+        adminListen != null
+            ? new ProxyConfig.Admin(adminListen, c.admin() == null ? null : c.admin().notifications()) : c.admin(), ups, cache, squash,
         c.limits(), c.logging(), c.auth(), c.storage()).withDefaults();
     var problems = out.problems();
     if (!problems.isEmpty()) {

@@ -10,6 +10,7 @@ import io.squashproxy.proxy.admin.AdminHandler;
 import io.squashproxy.proxy.admin.AdminInitializer;
 import io.squashproxy.proxy.admin.ProxyMeters;
 import io.squashproxy.proxy.admin.StatusPage;
+import io.squashproxy.proxy.service.SquashAhead;
 import io.squashproxy.proxy.auth.AccessControl;
 import io.squashproxy.proxy.auth.ContentLinks;
 import io.squashproxy.proxy.server.ProxyInitializer;
@@ -87,6 +88,8 @@ public final class SquashProxy implements AutoCloseable {
     PrometheusMeterRegistry meters = ProxyMeters.create();
     AtomicBoolean ready = new AtomicBoolean();
     AtomicReference<StatusPage> page = new AtomicReference<>();
+    AtomicReference<SquashAhead> ahead = new AtomicReference<>();
+    ProxyConfig.Notifications notifications = config.admin().notifications();
     ProxyServer admin = null;
     ObjectStore shared = null;
     try {
@@ -95,7 +98,7 @@ public final class SquashProxy implements AutoCloseable {
       admin = ProxyServer.start(HostPort.parse(config.admin().listen()),
           new AdminInitializer(() -> new AdminHandler(meters, ready::get, io, () -> page.get() == null
               ? "<!DOCTYPE html><title>Squash Proxy</title><p>Loading the cache index&hellip;</p>"
-              : page.get().render())), 1);
+              : page.get().render(), ahead::get, notifications == null ? null : notifications.secret())), 1);
       Path dir = config.cache().directory();
       ContentStore local = new ContentStore(dir, config.cache().maxSize().bytes(),
           config.cache().memoryEntries(), io);
@@ -119,6 +122,9 @@ public final class SquashProxy implements AutoCloseable {
       ImageService service = new ImageService(upstreams, store, tags, records, leases, io, squashPool,
           config.limits().maxImageSize().bytes(), stats);
       page.set(new StatusPage(records, stats, local, service.backgroundSquashes()));
+      if (notifications != null) {
+        ahead.set(new SquashAhead(service, upstreams, notifications.queue(), meters));
+      }
       SslContext ssl = sslContext(config);
       int idle = (int) Math.max(1, config.limits().idleTimeout().toSeconds());
       RequestMetrics requestMetrics = new RequestMetrics(meters, config.logging().accessLog());

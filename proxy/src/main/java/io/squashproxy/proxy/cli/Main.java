@@ -26,6 +26,7 @@ import picocli.CommandLine.Spec;
         HelpCommand.class,
         SquashCommand.class,
         ServeCommand.class,
+        WarmCommand.class,
         // A new subcommand is one more line here.
     })
 public final class Main implements Runnable {

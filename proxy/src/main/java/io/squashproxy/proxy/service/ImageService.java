@@ -191,6 +191,29 @@ public final class ImageService {
     return d.started().thenApply(ServedBlob::of);
   }
 
+  /**
+   * Squashes an image ahead of demand (as a pull that waits for it would), by digest when known, else by
+   * tag. A pushed tag with its digest is recorded in the tag store at once: the registry just said what
+   * the tag names, so the next pull by tag need not wait for the tag's TTL to see it.
+   */
+  public CompletableFuture<ServedManifest> warm(Route route, String tag, Digest digest, String mediaType) {
+    return CompletableFuture.supplyAsync(() -> {
+      if (digest != null) {
+        if (tag != null) {
+          try {
+            tags.put(TagStore.key(route.upstream().name(), route.repository(), tag), digest, mediaType);
+          } catch (IOException e) {
+            throw new CompletionException(e);
+          }
+        }
+        return CompletableFuture.completedFuture(digest);
+      }
+      return resolver.resolveTag(route, tag).thenApply(t -> t.record().digest());
+    }, io).thenCompose(f -> f)
+        .thenCompose(d -> resolver.sourceManifest(route, d))
+        .thenCompose(source -> squashes.produce(route, source));
+  }
+
   /** One page of the upstream tag list. */
   public CompletableFuture<Upstream.TagPage> tags(Route route, Integer n, String last) {
     return CompletableFuture.supplyAsync(() -> {

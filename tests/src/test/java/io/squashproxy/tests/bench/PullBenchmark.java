@@ -68,6 +68,7 @@ class PullBenchmark {
             PullThroughRegistry mirror = PullThroughRegistry.start(img.upstreamUrl())) {
           PullImage.pull(proxy.ref(PullImage.WARMUP), work.path(), "p-warmup");
           PullImage.pull(mirror.ref(PullImage.WARMUP), work.path(), "m-warmup");
+          awaitSquashes(proxy, 1);
           double pf = proxyFirst ? firstManifestByte(proxy.host()) : 0;
           double mf = firstManifestByte(mirror.ref("").substring("docker://".length()).replaceAll("/$", ""));
           pf = proxyFirst ? pf : firstManifestByte(proxy.host());
@@ -78,6 +79,7 @@ class PullBenchmark {
             PullThroughRegistry mirror = PullThroughRegistry.start(img.upstreamUrl())) {
           PullImage.pull(proxy.ref(PullImage.WARMUP), work.path(), "p-warmup");
           PullImage.pull(mirror.ref(PullImage.WARMUP), work.path(), "m-warmup");
+          awaitSquashes(proxy, 1); // the warm-up's background squash overlaps no measured pull
           PullImage.Pull pc = proxyFirst ? PullImage.pull(proxy.ref(ref), work.path(), "p-cold") : null;
           PullImage.Pull mc = PullImage.pull(mirror.ref(ref), work.path(), "m-cold");
           pc = proxyFirst ? pc : PullImage.pull(proxy.ref(ref), work.path(), "p-cold");
