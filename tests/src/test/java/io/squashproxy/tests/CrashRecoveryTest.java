@@ -95,6 +95,31 @@ class CrashRecoveryTest {
   }
 
   @Test
+  void killedDuringABackgroundSquash() throws Exception {
+    // The shipped config (wait: 0s): the pull gets the original image at once and the squash runs on in
+    // the background, pulling the layers itself; kill -9 lands while it runs (see killedWhileSquashing).
+    for (int attempt = 1; ; attempt++) {
+      Path cache = work.resolve("cache-background-" + attempt);
+      ProxyProcess proxy = ProxyProcess.startShippedWait("http://" + registry.host(), null, cache, null);
+      try {
+        HttpResponse<byte[]> m = FaultsTestSupport.get(proxy.url() + "/v2/" + REPO + "/manifests/1", MANIFEST_ACCEPT);
+        assertEquals(200, m.statusCode());
+        assertEquals("pending", m.headers().firstValue("X-Squash-Proxy-Squash").orElse(""), "the original, at once");
+        FaultsTestSupport.await("a background squash running", Duration.ofMinutes(2),
+            () -> FaultsTestSupport.metrics(proxy).contains("squash_proxy_squashes_in_flight 1.0"));
+        proxy.kill();
+      } finally {
+        proxy.close();
+      }
+      if (!isEmpty(cache.resolve("tmp"))) {
+        restartAndPull(cache); // consistent, and the next pull squashes again
+        return;
+      }
+      assertTrue(attempt < 5, "in 5 attempts the kill never landed while the squash's work files were in tmp/");
+    }
+  }
+
+  @Test
   void killedWhileDownloadingABlob() throws Exception {
     Path cache = work.resolve("cache-download");
     try (ThrottledRelay slow = ThrottledRelay.start(registry.host(), 4 * MIB)) {

@@ -184,7 +184,7 @@ public final class ImageService {
       return CompletableFuture.completedFuture(ServedBlob.of(local.get()));
     }
     if (records.byBlob(digest).isPresent()) {
-      return blob(route, digest).thenApply(ServedBlob::of);
+      return blob(route, digest).thenApply(ServedBlob::of); // counts the miss
     }
     stats.blobMisses.increment();
     BlobDownload d = blobs.download(route, digest);

@@ -54,6 +54,11 @@ public final class AccessLogRegistry implements AutoCloseable {
     return new AccessLogRegistry(DistributionRegistry.start(true));
   }
 
+  /** As {@link #start()}, sending its push events to {@code url} (see Distribution's notifications). */
+  public static AccessLogRegistry startNotifying(String url, String authorization) {
+    return new AccessLogRegistry(DistributionRegistry.startNotifying(url, authorization));
+  }
+
   /** {@code 127.0.0.1:PORT}. */
   public String host() {
     return registry.host();

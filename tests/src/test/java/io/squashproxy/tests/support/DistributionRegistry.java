@@ -46,7 +46,28 @@ public final class DistributionRegistry implements AutoCloseable {
     return start("mirror", false, upstreamUrl, "docker-registry (pull-through)");
   }
 
+  /**
+   * With its access log and a {@code notifications.endpoints} entry: push events are POSTed to {@code url}
+   * with {@code Authorization: AUTHORIZATION}.
+   */
+  static DistributionRegistry startNotifying(String url, String authorization) {
+    return start("reg", true, null, "docker-registry (notifying)", String.join("\n",
+        "notifications:",
+        "  endpoints:",
+        "    - name: squash-proxy",
+        "      url: " + url,
+        "      headers: { Authorization: [\"" + authorization + "\"] }",
+        "      timeout: 2s",
+        "      threshold: 5",
+        "      backoff: 1s"));
+  }
+
   private static DistributionRegistry start(String scratchName, boolean accessLog, String remoteUrl, String what) {
+    return start(scratchName, accessLog, remoteUrl, what, "");
+  }
+
+  private static DistributionRegistry start(String scratchName, boolean accessLog, String remoteUrl, String what,
+      String extra) {
     Env.requireTools("docker-registry");
     Scratch scratch = Scratch.create(scratchName);
     return Proc.startWithRetries(scratch, attempt -> {
@@ -63,6 +84,7 @@ public final class DistributionRegistry implements AutoCloseable {
           "  delete: { enabled: true }",
           "http: { addr: 127.0.0.1:" + port + " }",
           remoteUrl == null ? "" : "proxy: { remoteurl: " + remoteUrl + " }",
+          extra,
           ""));
       Process p = Proc.of("docker-registry", "serve", config.toString()).startBackground(log);
       waitReady(p, port, log, what);

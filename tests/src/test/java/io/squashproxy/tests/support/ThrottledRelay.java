@@ -40,8 +40,13 @@ public final class ThrottledRelay implements AutoCloseable {
 
   /** @param target {@code 127.0.0.1:PORT} of the server; {@code bytesPerSecond} 0 for no limit */
   public static ThrottledRelay start(String target, long bytesPerSecond) {
+    return start(0, target, bytesPerSecond);
+  }
+
+  /** As {@link #start(String, long)}, listening on {@code port} (one a client was told of in advance). */
+  public static ThrottledRelay start(int port, String target, long bytesPerSecond) {
     try {
-      ServerSocket s = new ServerSocket(0, 50, InetAddress.getByName("127.0.0.1"));
+      ServerSocket s = new ServerSocket(port, 50, InetAddress.getByName("127.0.0.1"));
       ThrottledRelay r = new ThrottledRelay(s, Integer.parseInt(target.substring(target.lastIndexOf(':') + 1)),
           bytesPerSecond);
       daemon("relay-accept", r::accept);
