@@ -74,6 +74,7 @@ public final class Squasher {
 
   private final SquashListener listener;
   private final CompressionPool pool;
+  private final LayerIndexStore indexes;
 
   public Squasher() {
     this(SquashListener.NONE);
@@ -85,8 +86,33 @@ public final class Squasher {
 
   /** {@code pool} compresses gzip output; share one among concurrent squashes (the output does not depend on it). */
   public Squasher(SquashListener listener, CompressionPool pool) {
+    this(listener, pool, LayerIndexStore.NONE);
+  }
+
+  /**
+   * @param indexes where layer indexes are kept between squashes: a layer indexed before (a shared base) is
+   *     neither read to decide what {@code auto} keeps nor read again when it is kept
+   */
+  public Squasher(SquashListener listener, CompressionPool pool, LayerIndexStore indexes) {
     this.listener = listener;
     this.pool = pool;
+    this.indexes = indexes;
+  }
+
+  /**
+   * Where the image wastes bytes, from its layer indexes (each layer read and verified once, unless the store
+   * has its index already). Nothing is written.
+   *
+   * @throws SquashException for broken layers, naming layer and entry
+   */
+  public WasteAnalysis analyze(byte[] manifestBytes, BlobSource blobs, long maxUncompressedBytes)
+      throws IOException {
+    ImageManifest manifest = ImageManifest.parse(manifestBytes);
+    ImageConfig config = ImageConfig.parse(readConfig(blobs, manifest.config()));
+    checkDiffIds(manifest.layers(), config);
+    checkSquashable(manifest.layers(), 0);
+    return WasteAnalysis.of(manifest.layers(), indexAll(manifest.layers(), config.diffIds(), blobs,
+        maxUncompressedBytes));
   }
 
   /**
@@ -106,22 +132,28 @@ public final class Squasher {
     byte[] configBytes = readConfig(blobs, manifest.config());
     ImageConfig config = ImageConfig.parse(configBytes);
     List<Descriptor> layers = manifest.layers();
-    if (config.diffIds().size() != layers.size()) {
-      throw new InvalidImageException("manifest has " + layers.size() + " layers but config has "
-          + config.diffIds().size() + " diff_ids");
-    }
+    checkDiffIds(layers, config);
     int total = layers.size();
-    int keep = Math.min(options.keepLayers(), total);
-    if (total - keep <= 1) {
-      return unchanged(manifest, manifestBytes, manifestDigest, configBytes, started);
-    }
-    for (int i = keep; i < total; i++) {
-      String mt = layers.get(i).mediaType();
-      if (!MediaTypes.isSquashableLayer(mt)) {
-        throw SquashException.unsupportedInLayer(i, layers.get(i).digest(), null,
-            "media type " + mt + " cannot be squashed", null);
+    int keep;
+    List<LayerIndex> known = null;
+    long wasted = -1;
+    if (options.isAuto()) {
+      if (total <= 1) {
+        return unchanged(manifest, manifestBytes, manifestDigest, configBytes, started, -1);
       }
+      // Every layer is read (or its index found) to decide: the image is verified even when it stays as it is.
+      checkSquashable(layers, 0);
+      known = indexAll(layers, config.diffIds(), blobs, options.maxUncompressedBytes());
+      WasteAnalysis analysis = WasteAnalysis.of(layers, known);
+      keep = analysis.autoKeep(options.auto());
+      wasted = analysis.wastedBytes();
+    } else {
+      keep = Math.min(options.keepLayers(), total);
     }
+    if (total - keep <= 1) {
+      return unchanged(manifest, manifestBytes, manifestDigest, configBytes, started, wasted);
+    }
+    checkSquashable(layers, keep);
     Files.createDirectories(workDir);
     Path layerFile = Files.createTempFile(workDir, "squashed-", ".blob");
     boolean ok = false;
@@ -141,7 +173,7 @@ public final class Squasher {
         method = "two passes: layers kept";
       }
       if (written == null) {
-        written = twoPasses(layers, config, keep, blobs, options, layerFile, tarSizes);
+        written = twoPasses(layers, config, keep, blobs, options, layerFile, tarSizes, known);
       }
 
       Descriptor squashedLayer = Descriptor.of(
@@ -163,7 +195,7 @@ public final class Squasher {
       }
       SquashReport report = new SquashReport(total, keep + 1, manifest.totalLayerSize(),
           keptCompressed + written.size, allTar, keptTar + written.tarSize,
-          Duration.ofNanos(System.nanoTime() - started), method);
+          Duration.ofNanos(System.nanoTime() - started), method, wasted);
       ok = true;
       return new SquashResult(true, newManifest, Digest.sha256(newManifest),
           manifest.family().manifestMediaType(), newConfig, configDigest, newLayers, squashedLayer, layerFile,
@@ -180,8 +212,9 @@ public final class Squasher {
    * layer and applies its headers to an {@link FsTree}; pass 2 writes the planned entries in layer order.
    */
   private Written twoPasses(List<Descriptor> layers, ImageConfig config, int keep, BlobSource blobs,
-      SquashOptions options, Path layerFile, long[] tarSizes) throws IOException {
+      SquashOptions options, Path layerFile, long[] tarSizes, List<LayerIndex> known) throws IOException {
     int total = layers.size();
+    LayerIndexer indexer = new LayerIndexer(blobs, indexes);
     Path tmp = Files.createTempDirectory(layerFile.getParent(), "squash-");
     // The layers to merge are decompressed and spooled a few at a time in the background (decompression is
     // the first pass's bottleneck, and layers are independent until their headers meet in the tree); their
@@ -201,9 +234,20 @@ public final class Squasher {
         if (i == keep && keep > 0) {
           lower = new TreeMap<>(tree.nodes);
         }
-        tarSizes[i] = i < keep
-            ? indexLayer(i, layers.get(i), config.diffIds().get(i), blobs, tree, budget)
-            : indexSpooled(i, layers.get(i), tree, spoolPath(tmp, i), budget, spooling.get(i));
+        if (i < keep) {
+          // A kept layer's headers only: from its index (a shared base is read once for all its images).
+          LayerIndex index = known != null ? known.get(i)
+              : indexer.index(i, layers.get(i), config.diffIds().get(i), budget);
+          WasteAnalysis.apply(tree, i, layers.get(i), index);
+          tarSizes[i] = index.tarSize();
+          if (tarSizes[i] > budget) {
+            throw SquashException.unsupportedInLayer(i, layers.get(i).digest(), null, overLimit(
+                options.maxUncompressedBytes()), null);
+          }
+        } else {
+          tarSizes[i] = indexSpooled(i, layers.get(i), config.diffIds().get(i), tree, spoolPath(tmp, i), budget,
+              spooling.get(i));
+        }
         budget -= tarSizes[i];
         listener.layerRead(i, total, layers.get(i), tarSizes[i]);
       }
@@ -215,11 +259,92 @@ public final class Squasher {
     }
   }
 
+  private static void checkDiffIds(List<Descriptor> layers, ImageConfig config) throws InvalidImageException {
+    if (config.diffIds().size() != layers.size()) {
+      throw new InvalidImageException("manifest has " + layers.size() + " layers but config has "
+          + config.diffIds().size() + " diff_ids");
+    }
+  }
+
+  private static void checkSquashable(List<Descriptor> layers, int from) throws SquashException {
+    for (int i = from; i < layers.size(); i++) {
+      String mt = layers.get(i).mediaType();
+      if (!MediaTypes.isSquashableLayer(mt)) {
+        throw SquashException.unsupportedInLayer(i, layers.get(i).digest(), null,
+            "media type " + mt + " cannot be squashed", null);
+      }
+    }
+  }
+
+  /**
+   * Every layer's index, from the store or read (two layers at a time: inflating is the cost, and layers are
+   * independent until they meet in the tree). The image's uncompressed budget holds for the sum.
+   */
+  private List<LayerIndex> indexAll(List<Descriptor> layers, List<Digest> diffIds, BlobSource blobs, long budget)
+      throws IOException {
+    LayerIndexer indexer = new LayerIndexer(blobs, indexes);
+    int total = layers.size();
+    List<Future<LayerIndex>> reading = new ArrayList<>(Collections.nCopies(total, null));
+    LayerIndex[] found = new LayerIndex[total];
+    ExecutorService readers = null;
+    try {
+      for (int i = 0; i < total; i++) {
+        found[i] = indexer.stored(layers.get(i), diffIds.get(i)).orElse(null);
+        if (found[i] == null) {
+          if (readers == null) {
+            readers = newSpoolers(SPOOL_THREADS);
+          }
+          int index = i;
+          reading.set(i, readers.submit(() -> indexer.index(index, layers.get(index), diffIds.get(index), budget)));
+        }
+      }
+      long sum = 0;
+      for (int i = 0; i < total; i++) {
+        if (found[i] == null) {
+          found[i] = await(reading.get(i));
+        }
+        sum += found[i].tarSize();
+        if (sum > budget) {
+          throw SquashException.unsupportedInLayer(i, layers.get(i).digest(), null, overLimit(budget), null);
+        }
+        listener.layerRead(i, total, layers.get(i), found[i].tarSize());
+      }
+      return List.of(found);
+    } finally {
+      if (readers != null) {
+        stop(readers);
+      }
+    }
+  }
+
+  private static LayerIndex await(Future<LayerIndex> f) throws IOException {
+    try {
+      return f.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new InterruptedIOException("interrupted while squashing");
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof IOException io) {
+        throw io;
+      }
+      if (e.getCause() instanceof RuntimeException re) {
+        throw re;
+      }
+      throw new IOException(e.getCause());
+    }
+  }
+
+  private static String overLimit(long budget) {
+    return "image unpacks to more than the limit of " + SquashReport.bytes(budget)
+        + " uncompressed (a decompression bomb?)";
+  }
+
   private SquashResult unchanged(ImageManifest manifest, byte[] manifestBytes, Digest manifestDigest,
-      byte[] configBytes, long started) {
+      byte[] configBytes, long started, long wasted) {
     long size = manifest.totalLayerSize();
     SquashReport report = new SquashReport(manifest.layers().size(), manifest.layers().size(), size, size, -1,
-        -1, Duration.ofNanos(System.nanoTime() - started), "unchanged");
+        -1, Duration.ofNanos(System.nanoTime() - started), wasted >= 0 ? "unchanged: nothing wasted beyond the slack"
+        : "unchanged", wasted);
     return new SquashResult(false, manifestBytes, manifestDigest, manifest.family().manifestMediaType(),
         configBytes, manifest.config().digest(), manifest.layers(), null, null, null, report);
   }
@@ -302,8 +427,8 @@ public final class Squasher {
    * background part is done. When that failed, the spool holds what came before the failure, and its last entry
    * is the one the error is reported in, as if the layer had been read in one go.
    */
-  private long indexSpooled(int index, Descriptor layer, FsTree tree, Path spool, long budget, Future<Long> spooled)
-      throws IOException {
+  private long indexSpooled(int index, Descriptor layer, Digest diffId, FsTree tree, Path spool, long budget,
+      Future<Long> spooled) throws IOException {
     Throwable failure = null;
     try {
       spooled.get();
@@ -321,13 +446,19 @@ public final class Squasher {
       LimitedTee tee = new LimitedTee(in, LimitedTee.NO_COPY, budget);
       TarReader reader = new TarReader(tee);
       int ordinal = 0;
+      List<LayerIndex.Member> members = new ArrayList<>();
       try {
         for (TarEntry e = reader.next(); e != null; e = reader.next(), ordinal++) {
           current = e.name();
           apply(tree, e, index, ordinal);
+          members.add(LayerIndex.Member.of(e));
         }
         current = null;
         tee.transferTo(OutputStream.nullOutputStream());
+        if (failure == null) {
+          // Verified by the spooler (blob digest, size, diff_id): a later image on this layer need not read it.
+          indexes.put(new LayerIndex(layer.digest(), diffId, tee.count, members));
+        }
       } catch (java.io.EOFException e) {
         if (failure == null) {
           throw e;
@@ -391,42 +522,6 @@ public final class Squasher {
     } catch (IOException | RuntimeException e) {
       raw.close();
       throw e;
-    }
-  }
-
-  /** Pass 1 for a kept layer: verify and apply headers (it is not spooled). Returns tar bytes. */
-  private long indexLayer(int index, Descriptor layer, Digest diffId, BlobSource blobs, FsTree tree, long budget)
-      throws IOException {
-    String current = null;
-    // Reading, hashing and decompressing the blob run on a read-ahead thread; hashing and parsing the tar on
-    // this one.
-    try (InputStream tar = openVerified(layer, diffId, blobs)) {
-      LimitedTee tee = new LimitedTee(tar, OutputStream.nullOutputStream(), budget);
-      TarReader reader = new TarReader(tee);
-      int ordinal = 0;
-      for (TarEntry e = reader.next(); e != null; e = reader.next(), ordinal++) {
-        current = e.name();
-        apply(tree, e, index, ordinal);
-      }
-      current = null;
-      tee.transferTo(OutputStream.nullOutputStream()); // trailing zero blocks also count for diff_id
-      return tee.count;
-    } catch (SquashException e) {
-      throw e;
-    } catch (DigestMismatchException e) {
-      // Found at the end of the blob; when that end came inside an entry, the layer is truncated there.
-      throw SquashException.inLayer(index, layer.digest(), current, "digest mismatch: " + e.getMessage()
-          + (current == null ? "" : " (the content ends inside this entry: truncated?)"), e);
-    } catch (IllegalArgumentException e) {
-      throw SquashException.inLayer(index, layer.digest(), current, e.getMessage(), e);
-    } catch (SizeLimitException | io.squashproxy.core.tar.UnsupportedTarException e) {
-      // A valid layer beyond what the squash does: not "corrupt", and callers may serve it unsquashed.
-      throw SquashException.unsupportedInLayer(index, layer.digest(), current, e.getMessage(), e);
-    } catch (IOException e) {
-      String problem = e.getMessage() != null ? e.getMessage()
-          : e instanceof java.io.EOFException ? "the data ends early" : e.getClass().getSimpleName();
-      throw SquashException.inLayer(index, layer.digest(), current,
-          "unreadable layer (truncated or corrupt?): " + problem, e);
     }
   }
 
