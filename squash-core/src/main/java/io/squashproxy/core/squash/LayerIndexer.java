@@ -6,11 +6,16 @@ import io.squashproxy.core.image.Descriptor;
 import io.squashproxy.core.tar.TarEntry;
 import io.squashproxy.core.tar.TarReader;
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
 
 /**
  * Gets a layer's {@link LayerIndex}: from the store when it has a valid one for this layer and diff_id, else by
@@ -48,7 +53,7 @@ final class LayerIndexer {
   private LayerIndex read(int index, Descriptor layer, Digest diffId, long budget) throws IOException {
     String current = null;
     try (InputStream tar = Squasher.openVerified(layer, diffId, blobs)) {
-      Squasher.LimitedTee tee = new Squasher.LimitedTee(tar, OutputStream.nullOutputStream(), budget);
+      LimitedTee tee = new LimitedTee(tar, OutputStream.nullOutputStream(), budget);
       TarReader reader = new TarReader(tee);
       List<LayerIndex.Member> members = new ArrayList<>();
       for (TarEntry e = reader.next(); e != null; e = reader.next()) {
@@ -60,6 +65,63 @@ final class LayerIndexer {
       return new LayerIndex(layer.digest(), diffId, tee.count, members);
     } catch (Throwable e) {
       throw Squasher.layerFailure(index, layer, current, e);
+    }
+  }
+
+  /**
+   * Every layer's index, from the store or read (two layers at a time: inflating is the cost, and layers are
+   * independent until they meet in the tree). The image's uncompressed budget holds for the sum.
+   */
+  List<LayerIndex> all(List<Descriptor> layers, List<Digest> diffIds, long budget, SquashListener listener)
+      throws IOException {
+    int total = layers.size();
+    List<Future<LayerIndex>> reading = new ArrayList<>(Collections.nCopies(total, null));
+    LayerIndex[] found = new LayerIndex[total];
+    ExecutorService readers = null;
+    try {
+      for (int i = 0; i < total; i++) {
+        found[i] = stored(layers.get(i), diffIds.get(i)).orElse(null);
+        if (found[i] == null) {
+          if (readers == null) {
+            readers = SpoolThreads.start(SpoolThreads.THREADS);
+          }
+          int index = i;
+          reading.set(i, readers.submit(() -> index(index, layers.get(index), diffIds.get(index), budget)));
+        }
+      }
+      long sum = 0;
+      for (int i = 0; i < total; i++) {
+        if (found[i] == null) {
+          found[i] = await(reading.get(i));
+        }
+        sum += found[i].tarSize();
+        if (sum > budget) {
+          throw SquashException.unsupportedInLayer(i, layers.get(i).digest(), null, LimitedTee.overLimit(budget), null);
+        }
+        listener.layerRead(i, total, layers.get(i), found[i].tarSize());
+      }
+      return List.of(found);
+    } finally {
+      if (readers != null) {
+        SpoolThreads.stop(readers);
+      }
+    }
+  }
+
+  private static LayerIndex await(Future<LayerIndex> f) throws IOException {
+    try {
+      return f.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new InterruptedIOException("interrupted while squashing");
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof IOException io) {
+        throw io;
+      }
+      if (e.getCause() instanceof RuntimeException re) {
+        throw re;
+      }
+      throw new IOException(e.getCause());
     }
   }
 }
