@@ -44,11 +44,26 @@ public record ProxyConfig(
 
   /**
    * @param match repository glob ({@code *} within a component, {@code **} across)
-   * @param mode {@code off}, {@code all}, {@code keep} (with {@code keep}) or {@code base} (with {@code base})
+   * @param mode {@code auto} (the default), {@code off}, {@code all}, {@code keep} (with {@code keep}) or
+   *     {@code base} (with {@code base})
    * @param compression {@code gzip}, {@code gzip:LEVEL}, {@code zstd}, {@code zstd:LEVEL}
+   * @param wasteSlack with {@code auto}: wasted bytes a layer may carry and still be kept as it is
+   * @param wasteSlackPercent with {@code auto}: the same as a percentage of the layer's uncompressed size
+   *     (whichever of the two allows more)
    */
   public record Rule(String match, String mode, Integer keep, String base, String compression,
-      List<String> platforms) {}
+      List<String> platforms, ByteSize wasteSlack, Double wasteSlackPercent) {
+
+    public Rule(String match, String mode, Integer keep, String base, String compression, List<String> platforms) {
+      this(match, mode, keep, base, compression, platforms, null, null);
+    }
+  }
+
+  /** Default of {@code squash.rules[].mode}, and what a repository that matches no rule gets. */
+  public static final String DEFAULT_MODE = "auto";
+  /** Defaults of {@code squash.rules[].wasteSlack} and {@code wasteSlackPercent}. */
+  public static final ByteSize DEFAULT_WASTE_SLACK = new ByteSize(1L << 20);
+  public static final double DEFAULT_WASTE_SLACK_PERCENT = 1.0;
 
   /**
    * @param connectTimeout to open a connection to an upstream
@@ -135,7 +150,7 @@ public record ProxyConfig(
         : upstreams.stream().map(ProxyConfig::upstreamDefaults).toList();
     Cache c = cache == null ? new Cache(null, null, null, null) : cache;
     Squash s = squash == null || squash.rules() == null || squash.rules().isEmpty()
-        ? new Squash(List.of(new Rule("**", "all", null, null, "gzip:6", List.of())))
+        ? new Squash(List.of(new Rule("**", DEFAULT_MODE, null, null, "gzip:6", List.of())))
         : squash;
     Limits l = limits == null ? new Limits(null, null, null, null, null, null, null) : limits;
     Retry r = l.retry() == null ? new Retry(null, null, null, null, null) : l.retry();
@@ -255,9 +270,16 @@ public record ProxyConfig(
       if (r.match() == null || r.match().isBlank()) {
         out.add(k + ".match: required");
       }
-      String mode = r.mode() == null ? "all" : r.mode();
+      String mode = r.mode() == null ? DEFAULT_MODE : r.mode();
+      if (!mode.equals("auto") && (r.wasteSlack() != null || r.wasteSlackPercent() != null)) {
+        out.add(k + (r.wasteSlack() != null ? ".wasteSlack" : ".wasteSlackPercent")
+            + ": only mode auto tolerates waste (this rule is mode " + mode + ")");
+      }
+      if (r.wasteSlackPercent() != null && !(r.wasteSlackPercent() >= 0 && r.wasteSlackPercent() <= 100)) {
+        out.add(k + ".wasteSlackPercent: must be between 0 and 100, not " + r.wasteSlackPercent());
+      }
       switch (mode) {
-        case "off", "all" -> { }
+        case "off", "all", "auto" -> { }
         case "keep" -> {
           if (r.keep() == null || r.keep() < 1) {
             out.add(k + ".keep: mode keep needs keep >= 1");
@@ -268,7 +290,7 @@ public record ProxyConfig(
             out.add(k + ".base: mode base needs a base image");
           }
         }
-        default -> out.add(k + ".mode: must be off, all, keep or base, not " + mode);
+        default -> out.add(k + ".mode: must be auto, off, all, keep or base, not " + mode);
       }
       if (r.compression() != null && !r.compression().matches("(gzip|zstd)(:\\d+)?")) {
         out.add(k + ".compression: must be gzip, gzip:LEVEL, zstd or zstd:LEVEL, not " + r.compression());

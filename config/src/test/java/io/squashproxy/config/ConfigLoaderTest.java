@@ -25,13 +25,15 @@ class ConfigLoaderTest {
   }
 
   @Test
-  void theDefaultSampleIsADockerHubMirrorThatSquashesEverything() throws Exception {
+  void theDefaultSampleIsADockerHubMirrorThatSquashesWhatWastesBytes() throws Exception {
     ProxyConfig c = ConfigLoader.load(Path.of("squash-proxy.yaml"), Map.of());
     assertEquals(ProxyConfig.DOCKER_HUB_URL, c.upstreams().get(0).url());
     assertTrue(c.upstreams().get(0).dockerHub());
     assertEquals(Path.of("./data"), c.cache().directory());
     assertEquals("**", c.squash().rules().get(0).match());
-    assertEquals("all", c.squash().rules().get(0).mode());
+    assertEquals("auto", c.squash().rules().get(0).mode());
+    assertEquals(1L << 20, c.squash().rules().get(0).wasteSlack().bytes());
+    assertEquals(1.0, c.squash().rules().get(0).wasteSlackPercent());
     assertEquals(20L << 30, c.cache().maxSize().bytes());
     assertEquals(Duration.ofMinutes(5), c.cache().tagTtl());
   }
@@ -60,7 +62,10 @@ class ConfigLoaderTest {
       "limits:\\n  concurrentSquashes: many                      | x.yaml line 2: limits.concurrentSquashes",
       "upstreams:\\n  - url: ftp://x                             | x.yaml line 2: upstreams[0].url: must start with http",
       "squash:\\n  rules:\\n    - match: a\\n      mode: keep      | x.yaml line 3: squash.rules[0].keep: mode keep needs keep >= 1",
-      "squash:\\n  rules:\\n    - match: a\\n    - match: b\\n      mode: fold | x.yaml line 5: squash.rules[1].mode: must be off, all, keep or base",
+      "squash:\\n  rules:\\n    - match: a\\n    - match: b\\n      mode: fold | x.yaml line 5: squash.rules[1].mode: must be auto, off, all, keep or base",
+      "squash:\\n  rules:\\n    - match: a\\n      mode: all\\n      wasteSlack: 1MiB | x.yaml line 5: squash.rules[0].wasteSlack: only mode auto tolerates waste",
+      "squash:\\n  rules:\\n    - match: a\\n      wasteSlackPercent: 150 | x.yaml line 4: squash.rules[0].wasteSlackPercent: must be between 0 and 100",
+      "squash:\\n  rules:\\n    - match: a\\n      wasteSlack: -1MiB | x.yaml line 4: squash.rules[0].wasteSlack",
       "squash:\\n  rules:\\n    - match: a\\n      compression: gzip:12 | x.yaml line 4: squash.rules[0].compression: level must be 1..9",
       "cache:\\n  directory: /d\\nlisten: nowhere                | x.yaml line 3: listen: expected HOST:PORT",
       "upstreams:\\n  - url: http://a\\n    password: ${PW}       | x.yaml line 3: environment variable PW is not set",

@@ -43,7 +43,9 @@ public final class StatusPage {
         .append("text-align:right}th:first-child,td:first-child{text-align:left}")
         .append(".totals td{font-weight:bold}.muted{color:#777}")
         .append("</style></head><body>\n<h1>Squash Proxy</h1>\n");
-    h.append("<p id=\"summary\">").append(images.size()).append(" squashed images cached; ")
+    long unchanged = images.stream().filter(SquashRecord::unchanged).count();
+    h.append("<p id=\"summary\">").append(images.size() - unchanged).append(" squashed images cached, ")
+        .append(unchanged).append(" kept as they are (nothing wasted); ")
         .append(esc(SquashReport.bytes(before))).append(" &rarr; ").append(esc(SquashReport.bytes(after)))
         .append(", saved <strong>").append(esc(SquashReport.bytes(before - after))).append("</strong> (")
         .append(percent(before, after)).append(").</p>\n");
@@ -52,18 +54,22 @@ public final class StatusPage {
         .append(stats.squashes.sum()).append(", failed: ").append(stats.squashFailures.sum())
         .append(", running: ").append(stats.squashesInFlight.sum()).append(".</p>\n");
     chart(h, images);
-    h.append("<table id=\"images\"><thead><tr><th>Image</th><th>Layers</th><th>Size before</th>")
-        .append("<th>Size after</th><th>Saved</th></tr></thead><tbody>\n");
+    h.append("<table id=\"images\"><thead><tr><th>Image</th><th>Layers</th><th>Kept</th><th>Squashed</th>")
+        .append("<th>Waste found</th><th>Size before</th><th>Size after</th><th>Saved</th></tr></thead><tbody>\n");
     for (SquashRecord r : images.subList(0, Math.min(images.size(), MAX_ROWS))) {
       h.append("<tr><td>").append(esc(r.upstream() + "/" + r.repository())).append("<br><span class=\"muted\">")
           .append(esc(r.source().toString().substring(0, 19))).append("&hellip; &rarr; ")
           .append(esc(r.manifest().toString().substring(0, 19))).append("&hellip;</span></td><td>")
           .append(r.layersBefore()).append(" &rarr; ").append(r.layersAfter()).append("</td><td>")
+          .append(kept(r)).append("</td><td>").append(squashed(r)).append("</td><td>")
+          .append(r.wastedBytes() < 0 ? "?" : esc(SquashReport.bytes(r.wastedBytes()))).append("</td><td>")
           .append(esc(SquashReport.bytes(r.bytesBefore()))).append("</td><td>")
           .append(esc(SquashReport.bytes(r.bytesAfter()))).append("</td><td>")
           .append(percent(r.bytesBefore(), r.bytesAfter())).append("</td></tr>\n");
     }
-    h.append("<tr class=\"totals\"><td>Total</td><td></td><td>").append(esc(SquashReport.bytes(before)))
+    long waste = images.stream().mapToLong(r -> Math.max(0, r.wastedBytes())).sum();
+    h.append("<tr class=\"totals\"><td>Total</td><td></td><td></td><td></td><td>")
+        .append(esc(SquashReport.bytes(waste))).append("</td><td>").append(esc(SquashReport.bytes(before)))
         .append("</td><td>").append(esc(SquashReport.bytes(after))).append("</td><td>")
         .append(percent(before, after)).append("</td></tr>\n</tbody></table>\n");
     if (images.size() > MAX_ROWS) {
@@ -104,6 +110,22 @@ public final class StatusPage {
           .append("\">").append(esc(SquashReport.bytes(saved))).append("</text>\n");
     }
     h.append("</svg>\n");
+  }
+
+  /** Layers kept as they were (shared with other images); "all" for an image left as it is. */
+  private static String kept(SquashRecord r) {
+    if (r.unchanged()) {
+      return "all";
+    }
+    return r.keptLayers() < 0 ? "?" : String.valueOf(r.keptLayers());
+  }
+
+  /** Layers merged into the squashed one. */
+  private static String squashed(SquashRecord r) {
+    if (r.unchanged()) {
+      return "none";
+    }
+    return r.keptLayers() < 0 ? "?" : (r.layersBefore() - r.keptLayers()) + " &rarr; 1";
   }
 
   private static long saved(SquashRecord r) {

@@ -5,6 +5,7 @@ import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.squashproxy.config.ProxyConfig;
 import io.squashproxy.core.layer.Compression;
+import io.squashproxy.core.squash.WasteSlack;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.squashproxy.proxy.admin.AdminHandler;
 import io.squashproxy.proxy.admin.AdminInitializer;
@@ -22,6 +23,7 @@ import io.squashproxy.proxy.service.Rules;
 import io.squashproxy.proxy.service.SquashRule;
 import io.squashproxy.proxy.service.Upstreams;
 import io.squashproxy.proxy.store.ContentStore;
+import io.squashproxy.proxy.store.LayerIndexFiles;
 import io.squashproxy.proxy.store.ObjectStore;
 import io.squashproxy.proxy.store.SquashLeases;
 import io.squashproxy.proxy.store.SquashRecords;
@@ -116,7 +118,11 @@ public final class SquashProxy implements AutoCloseable {
       ProxyStats stats = new ProxyStats(meters);
       Upstreams upstreams = new Upstreams(settings, rules,
           upstreamFactory != null ? upstreamFactory : s -> jibUpstream(s, stats));
-      ImageService service = new ImageService(upstreams, store, tags, records, leases, io, squashPool,
+      // Layer indexes take at most a fiftieth of the cache (a few percent of a layer's size each, usually far less).
+      LayerIndexFiles indexes = new LayerIndexFiles(dir, local.tmpDir(),
+          Math.max(16L << 20, config.cache().maxSize().bytes() / 50), io).open();
+      local.onEvicted(indexes::layerEvicted);
+      ImageService service = new ImageService(upstreams, store, tags, records, leases, indexes, io, squashPool,
           config.limits().maxImageSize().bytes(), stats);
       page.set(new StatusPage(records, stats, local));
       SslContext ssl = sslContext(config);
@@ -228,10 +234,16 @@ public final class SquashProxy implements AutoCloseable {
 
   static Rules rules(ProxyConfig config) {
     return new Rules(config.squash().rules().stream().map(r -> new SquashRule(r.match(),
-        SquashRule.Mode.valueOf((r.mode() == null ? "all" : r.mode()).toUpperCase(Locale.ROOT)),
+        SquashRule.Mode.valueOf((r.mode() == null ? ProxyConfig.DEFAULT_MODE : r.mode()).toUpperCase(Locale.ROOT)),
         r.keep() == null ? 0 : r.keep(), r.base(),
         r.compression() == null ? Compression.GZIP : Compression.parse(r.compression()),
-        r.platforms())).toList());
+        r.platforms(), slack(r))).toList());
+  }
+
+  private static WasteSlack slack(ProxyConfig.Rule r) {
+    return new WasteSlack(
+        (r.wasteSlack() == null ? ProxyConfig.DEFAULT_WASTE_SLACK : r.wasteSlack()).bytes(),
+        r.wasteSlackPercent() == null ? ProxyConfig.DEFAULT_WASTE_SLACK_PERCENT : r.wasteSlackPercent());
   }
 
   static UpstreamSettings settings(ProxyConfig.Upstream u, ProxyConfig config) {

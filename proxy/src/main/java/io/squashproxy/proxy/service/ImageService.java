@@ -13,6 +13,8 @@ import io.squashproxy.core.image.ImageJson;
 import io.squashproxy.core.image.ImageManifest;
 import io.squashproxy.core.image.InvalidImageException;
 import io.squashproxy.core.image.MediaTypes;
+import io.squashproxy.core.layer.CompressionPool;
+import io.squashproxy.core.squash.LayerIndexStore;
 import io.squashproxy.core.squash.SquashOptions;
 import io.squashproxy.core.squash.SquashResult;
 import io.squashproxy.core.squash.Squasher;
@@ -70,6 +72,7 @@ public final class ImageService {
   private final Executor squashPool;
   private final long maxUncompressedBytes;
   private final ProxyStats stats;
+  private final LayerIndexStore indexes;
   private final AsyncCache<SquashKey, ServedManifest> squashes;
   private final AsyncCache<BlobKey, StoredBlob> downloads;
   /**
@@ -103,6 +106,14 @@ public final class ImageService {
   /** @param leases claims on squashes shared with other replicas ({@link SquashLeases#none()} for one) */
   public ImageService(Upstreams upstreams, Storage store, TagStore tags, SquashRecords records,
       SquashLeases leases, Executor io, Executor squashPool, long maxUncompressedBytes, ProxyStats stats) {
+    this(upstreams, store, tags, records, leases, LayerIndexStore.NONE, io, squashPool, maxUncompressedBytes, stats);
+  }
+
+  /** @param indexes layer indexes kept between squashes (a shared base is read once for all its images) */
+  public ImageService(Upstreams upstreams, Storage store, TagStore tags, SquashRecords records,
+      SquashLeases leases, LayerIndexStore indexes, Executor io, Executor squashPool, long maxUncompressedBytes,
+      ProxyStats stats) {
+    this.indexes = indexes;
     this.upstreams = upstreams;
     this.store = store;
     this.leases = leases;
@@ -493,9 +504,10 @@ public final class ImageService {
       String optionsText) {
     stats.squashesInFlight.increment();
     try {
-      SquashResult result = new Squasher(new SquashProgressLog(route.canonicalName() + "@" + source.digest()))
-          .squash(source.bytes(), this::openStoredBlob, options, store.tmpDir());
+      SquashResult result = new Squasher(new SquashProgressLog(route.canonicalName() + "@" + source.digest()),
+          CompressionPool.shared(), indexes).squash(source.bytes(), this::openStoredBlob, options, store.tmpDir());
       if (!result.squashed()) {
+        rememberUnchanged(route, source, optionsText, result.report());
         return source;
       }
       try {
@@ -506,7 +518,8 @@ public final class ImageService {
         SquashRecord held = records.put(new SquashRecord(digest, route.upstream().name(), route.repository(),
             source.digest(), optionsText, report.layersBefore(), report.layersAfter(),
             report.compressedBytesBefore(), report.compressedBytesAfter(),
-            List.of(result.configDigest(), result.squashedLayer().digest())));
+            List.of(result.configDigest(), result.squashedLayer().digest()), report.layersAfter() - 1,
+            wasted(report)));
         stats.squashes.increment();
         if (!report.onePass()) {
           stats.twoPassSquashes.increment();
@@ -554,6 +567,25 @@ public final class ImageService {
   }
 
   /**
+   * An image the rule leaves as it is ({@code auto} found nothing wasted): recorded as a squash whose result is
+   * the source itself, so the decision is not made again on every pull or after a restart, and the status page
+   * lists the image.
+   */
+  private void rememberUnchanged(Route route, ServedManifest source, String optionsText,
+      io.squashproxy.core.squash.SquashReport report) throws IOException {
+    records.put(new SquashRecord(source.digest(), route.upstream().name(), route.repository(), source.digest(),
+        optionsText, report.layersBefore(), report.layersAfter(), report.compressedBytesBefore(),
+        report.compressedBytesAfter(), List.of(), report.layersAfter(), Math.max(0, report.wastedBytes())));
+    LOG.info("kept {}@{} as it is: {}", route.canonicalName(), source.digest(), report.summary());
+  }
+
+  /** Waste found: what the analysis measured, else the uncompressed bytes the squash removed. */
+  private static long wasted(io.squashproxy.core.squash.SquashReport report) {
+    return report.wastedBytes() >= 0 ? report.wastedBytes()
+        : Math.max(0, report.uncompressedBytesBefore() - report.uncompressedBytesAfter());
+  }
+
+  /**
    * A squash that failed because the work directory filled up fails the request instead of passing the image
    * through as one we cannot merge (the squasher reports a failed spool write as an unreadable layer).
    */
@@ -571,6 +603,9 @@ public final class ImageService {
 
   private SquashOptions options(Route route, ImageManifest manifest, JsonNode platform) {
     SquashRule rule = route.rule();
+    if (rule.mode() == SquashRule.Mode.AUTO) {
+      return SquashOptions.auto(rule.slack(), rule.compression(), maxUncompressedBytes);
+    }
     int keep = switch (rule.mode()) {
       case KEEP -> rule.keepLayers();
       case BASE -> sharedLayers(route, manifest, platform);
@@ -642,7 +677,8 @@ public final class ImageService {
 
   private static String ruleText(SquashRule rule) {
     return rule.mode() + " keep=" + rule.keepLayers() + " base=" + rule.baseImage() + " compression="
-        + rule.compression() + " platforms=" + rule.platforms();
+        + rule.compression() + " platforms=" + rule.platforms()
+        + (rule.slack() == null ? "" : " slack=" + rule.slack().describe());
   }
 
   private interface UpstreamCall<T> {

@@ -1,6 +1,7 @@
 package io.squashproxy.proxy.service;
 
 import io.squashproxy.core.layer.Compression;
+import io.squashproxy.core.squash.WasteSlack;
 import java.util.List;
 import java.util.regex.Pattern;
 
@@ -8,18 +9,21 @@ import java.util.regex.Pattern;
  * One squash rule: repositories matching {@code glob} are squashed this way. {@code *} matches within a
  * name component, {@code **} across components.
  *
- * @param mode off (pass through), all (one layer), keep (the first {@code keepLayers} stay), or base (the
- *     layers shared with {@code baseImage} stay)
+ * @param mode auto (keep the layers that waste nothing, squash from the first that does; an image that wastes
+ *     nothing is served as it is), off (pass through), all (one layer), keep (the first {@code keepLayers}
+ *     stay), or base (the layers shared with {@code baseImage} stay)
  * @param platforms {@code os/arch[/variant]} entries of an index to squash; empty for all
+ * @param slack with auto: the waste a kept layer may carry
  */
 public record SquashRule(String glob, Mode mode, int keepLayers, String baseImage, Compression compression,
-    List<String> platforms) {
+    List<String> platforms, WasteSlack slack) {
 
-  public enum Mode { OFF, ALL, KEEP, BASE }
+  public enum Mode { AUTO, OFF, ALL, KEEP, BASE }
 
   public SquashRule {
     platforms = platforms == null ? List.of() : List.copyOf(platforms);
     compression = compression == null ? Compression.GZIP : compression;
+    slack = mode == Mode.AUTO && slack == null ? WasteSlack.DEFAULT : mode == Mode.AUTO ? slack : null;
     if (mode == Mode.KEEP && keepLayers < 1) {
       throw new IllegalArgumentException("rule " + glob + ": keep needs at least 1 layer");
     }
@@ -28,8 +32,18 @@ public record SquashRule(String glob, Mode mode, int keepLayers, String baseImag
     }
   }
 
+  public SquashRule(String glob, Mode mode, int keepLayers, String baseImage, Compression compression,
+      List<String> platforms) {
+    this(glob, mode, keepLayers, baseImage, compression, platforms, null);
+  }
+
   public static SquashRule all(String glob) {
     return new SquashRule(glob, Mode.ALL, 0, null, Compression.GZIP, List.of());
+  }
+
+  /** What a repository no rule matches gets: {@code auto} with the default slack. */
+  public static SquashRule auto(String glob) {
+    return new SquashRule(glob, Mode.AUTO, 0, null, Compression.GZIP, List.of());
   }
 
   public boolean matches(String repository) {

@@ -41,6 +41,8 @@ public final class ContentStore implements Storage {
   private final Cache<Digest, StoredManifest> manifests;
   private volatile boolean ready;
   private final java.util.concurrent.atomic.LongAdder evictions = new java.util.concurrent.atomic.LongAdder();
+  /** Told of each blob the cap evicts (what is kept about it elsewhere, such as its layer index, goes too). */
+  private volatile java.util.function.Consumer<Digest> onEvicted = d -> { };
 
   public ContentStore(Path root, long maxBytes, Executor executor) throws IOException {
     this(root, maxBytes, 10_000, executor);
@@ -62,6 +64,7 @@ public final class ContentStore implements Storage {
           if (cause.wasEvicted() && d != null) {
             evictions.increment();
             deleteQuietly(blobPath(d));
+            onEvicted.accept(d);
           }
         })
         .build();
@@ -186,6 +189,11 @@ public final class ContentStore implements Storage {
     AtomicFiles.write(tmp, p, bytes); // the content last: it is what makes the entry visible
     manifests.put(d, new StoredManifest(d, bytes, mediaType));
     return d;
+  }
+
+  /** Sets who is told of evicted blobs. */
+  public void onEvicted(java.util.function.Consumer<Digest> listener) {
+    this.onEvicted = listener;
   }
 
   public long evictions() {
