@@ -1,6 +1,7 @@
 package io.squashproxy.proxy.app;
 
 import com.github.benmanes.caffeine.cache.Ticker;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.squashproxy.config.ProxyConfig;
@@ -122,6 +123,11 @@ public final class SquashProxy implements AutoCloseable {
       LayerIndexFiles indexes = new LayerIndexFiles(dir, local.tmpDir(),
           Math.max(16L << 20, config.cache().maxSize().bytes() / 50), io).open();
       local.onEvicted(indexes::layerEvicted);
+      FunctionCounter.builder("squash_proxy_layer_index_hits", indexes,
+          LayerIndexFiles::hits).description("layers a squash took from their index instead of reading them")
+          .register(meters);
+      FunctionCounter.builder("squash_proxy_layer_index_misses", indexes,
+          LayerIndexFiles::misses).description("layers a squash had to read and index").register(meters);
       ImageService service = new ImageService(upstreams, store, tags, records, leases, indexes, io, squashPool,
           config.limits().maxImageSize().bytes(), stats);
       page.set(new StatusPage(records, stats, local));

@@ -31,6 +31,8 @@ public final class LayerIndexFiles implements LayerIndexStore {
   private final Path dir;
   private final Path tmp;
   private final Cache<Digest, Long> sizes;
+  private final java.util.concurrent.atomic.LongAdder hits = new java.util.concurrent.atomic.LongAdder();
+  private final java.util.concurrent.atomic.LongAdder misses = new java.util.concurrent.atomic.LongAdder();
 
   /** @param maxBytes total size of the index files kept */
   public LayerIndexFiles(Path root, Path tmp, long maxBytes, Executor executor) throws IOException {
@@ -72,14 +74,17 @@ public final class LayerIndexFiles implements LayerIndexStore {
       byte[] bytes = Files.readAllBytes(p);
       LayerIndex index = LayerIndex.fromBytes(bytes, layer);
       sizes.put(layer, (long) bytes.length);
+      hits.increment();
       return Optional.of(index);
     } catch (NoSuchFileException e) {
       sizes.invalidate(layer);
+      misses.increment();
       return Optional.empty();
     } catch (IOException e) {
       LOG.warn("layer index of {} is damaged ({}); the layer will be read again", layer, e.getMessage());
       sizes.invalidate(layer);
       delete(layer);
+      misses.increment();
       return Optional.empty();
     }
   }
@@ -104,6 +109,16 @@ public final class LayerIndexFiles implements LayerIndexStore {
 
   public long count() {
     return sizes.estimatedSize();
+  }
+
+  /** Lookups answered from an index (a layer a squash did not have to read). */
+  public long hits() {
+    return hits.sum();
+  }
+
+  /** Lookups that found no valid index (the layer is read and indexed). */
+  public long misses() {
+    return misses.sum();
   }
 
   /** Runs pending evictions now (tests). */

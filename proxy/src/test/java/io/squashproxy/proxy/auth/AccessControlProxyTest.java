@@ -75,6 +75,7 @@ class AccessControlProxyTest {
         "listen: 127.0.0.1:0",
         "admin: {listen: 127.0.0.1:0}",
         "upstreams: [{name: up, url: 'http://127.0.0.1:1'}]",
+        "squash: {rules: [{match: '**', mode: all}]}", // squashes these small images that waste nothing
         "cache: {directory: '" + dir.resolve("cache") + "'}",
         "auth:",
         "  htpasswd: '" + dir.resolve("htpasswd") + "'",

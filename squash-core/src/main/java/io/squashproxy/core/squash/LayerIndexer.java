@@ -45,6 +45,10 @@ final class LayerIndexer {
     if (known.isPresent()) {
       return known.get();
     }
+    return readAndKeep(index, layer, diffId, budget);
+  }
+
+  private LayerIndex readAndKeep(int index, Descriptor layer, Digest diffId, long budget) throws IOException {
     LayerIndex read = read(index, layer, diffId, budget);
     store.put(read);
     return read;
@@ -86,7 +90,7 @@ final class LayerIndexer {
             readers = SpoolThreads.start(SpoolThreads.THREADS);
           }
           int index = i;
-          reading.set(i, readers.submit(() -> index(index, layers.get(index), diffIds.get(index), budget)));
+          reading.set(i, readers.submit(() -> readAndKeep(index, layers.get(index), diffIds.get(index), budget)));
         }
       }
       long sum = 0;
