@@ -59,9 +59,21 @@ public final class ProxyProcess implements AutoCloseable {
     return "http://127.0.0.1:" + adminPort;
   }
 
-  /** {@code serve --upstream UPSTREAM_URL} with built-in defaults (squash everything, gzip). */
+  /**
+   * The rule the tests of the squash itself run with: every image into one layer ({@code mode: all}), whether
+   * or not it wastes bytes. Every start method adds it to a config that has no {@code squash} section, except
+   * {@link #startDefault}: the shipped default ({@code auto}) has tests of its own.
+   */
+  public static final String SQUASH_ALL = "squash:\n  rules:\n    - {match: '**', mode: all}\n";
+
+  /** {@code serve --upstream UPSTREAM_URL} squashing every image into one layer ({@link #SQUASH_ALL}). */
   public static ProxyProcess start(String upstreamUrl) {
     return start(upstreamUrl, null);
+  }
+
+  /** {@code serve --upstream UPSTREAM_URL} with {@code configYaml} as it is: the built-in defaults for null. */
+  public static ProxyProcess startDefault(String upstreamUrl, String configYaml) {
+    return start(upstreamUrl, configYaml, null, null, TEST_JVM, false);
   }
 
   /**
@@ -118,6 +130,13 @@ public final class ProxyProcess implements AutoCloseable {
 
   private static ProxyProcess start(String upstreamUrl, String configYaml, SSLContext tls, Path cacheDir,
       List<String> jvmOptions) {
+    return start(upstreamUrl, configYaml, tls, cacheDir, jvmOptions, true);
+  }
+
+  private static ProxyProcess start(String upstreamUrl, String givenYaml, SSLContext tls, Path cacheDir,
+      List<String> jvmOptions, boolean squashAll) {
+    String configYaml = !squashAll || (givenYaml != null && givenYaml.contains("squash:")) ? givenYaml
+        : (givenYaml == null ? "" : givenYaml + "\n") + SQUASH_ALL;
     Path jar = Env.squashJar();
     Scratch scratch = Scratch.create("proxy");
     return Proc.startWithRetries(scratch, attempt -> {
