@@ -263,6 +263,13 @@ public final class SquashProxy implements AutoCloseable {
     return new RetryPolicy(r.attempts(), r.baseDelay(), r.maxDelay(), r.jitter(), r.maxRetryAfter());
   }
 
+  /** The configured upstreams with real clients, for commands that read images without serving them. */
+  public static Upstreams upstreams(ProxyConfig config) {
+    ProxyStats stats = new ProxyStats();
+    return new Upstreams(config.upstreams().stream().map(u -> settings(u, config)).toList(), rules(config),
+        s -> jibUpstream(s, stats));
+  }
+
   /** A real upstream whose retries are counted in {@code squash_proxy_upstream_retries_total}. */
   private static Upstream jibUpstream(UpstreamSettings s, ProxyStats stats) {
     return new JibUpstream(s, Retrier.of(s.retry(), reason -> stats.upstreamRetry(s.name(), reason)));
