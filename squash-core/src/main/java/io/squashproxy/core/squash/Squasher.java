@@ -117,7 +117,7 @@ public final class Squasher {
     long wasted = -1;
     if (options.isAuto()) {
       if (total <= 1) {
-        return unchanged(manifest, manifestBytes, manifestDigest, configBytes, started, -1);
+        return unchanged(manifest, manifestBytes, manifestDigest, configBytes, started, -1, null);
       }
       // Every layer is read (or its index found) to decide: the image is verified even when it stays as it is.
       checkSquashable(layers, 0);
@@ -130,7 +130,7 @@ public final class Squasher {
       keep = Math.min(options.keepLayers(), total);
     }
     if (total - keep <= 1) {
-      return unchanged(manifest, manifestBytes, manifestDigest, configBytes, started, wasted);
+      return unchanged(manifest, manifestBytes, manifestDigest, configBytes, started, wasted, known);
     }
     checkSquashable(layers, keep);
     Files.createDirectories(workDir);
@@ -205,10 +205,11 @@ public final class Squasher {
   }
 
   private SquashResult unchanged(ImageManifest manifest, byte[] manifestBytes, Digest manifestDigest,
-      byte[] configBytes, long started, long wasted) {
+      byte[] configBytes, long started, long wasted, List<LayerIndex> indexed) {
     long size = manifest.totalLayerSize();
-    SquashReport report = new SquashReport(manifest.layers().size(), manifest.layers().size(), size, size, -1,
-        -1, Duration.ofNanos(System.nanoTime() - started), wasted >= 0 ? "unchanged: nothing wasted beyond the slack"
+    long tar = indexed == null ? -1 : indexed.stream().mapToLong(LayerIndex::tarSize).sum();
+    SquashReport report = new SquashReport(manifest.layers().size(), manifest.layers().size(), size, size, tar,
+        tar, Duration.ofNanos(System.nanoTime() - started), wasted >= 0 ? "unchanged: nothing wasted beyond the slack"
         : "unchanged", wasted);
     return new SquashResult(false, manifestBytes, manifestDigest, manifest.family().manifestMediaType(),
         configBytes, manifest.config().digest(), manifest.layers(), null, null, null, report);

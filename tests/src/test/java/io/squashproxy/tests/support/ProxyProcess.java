@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -238,6 +239,20 @@ public final class ProxyProcess implements AutoCloseable {
   /** The {@code squashed} lines for one repository name (as the proxy routed it). */
   public List<Squash> squashes(String name) {
     return squashes().stream().filter(s -> s.name().equals(name)).toList();
+  }
+
+  /**
+   * Blob GETs clients sent for {@code repo}, digest to count, from the access log (the proxy must run with
+   * {@code logging: {accessLog: true}}).
+   */
+  public Map<String, Integer> clientBlobGets(String repo) {
+    Map<String, Integer> out = new java.util.TreeMap<>();
+    Matcher m = Pattern.compile("\"GET /v2/" + Pattern.quote(repo) + "/blobs/(sha256:[0-9a-f]{64})\" (\\d+)")
+        .matcher(log());
+    while (m.find()) {
+      out.merge(m.group(1), 1, Integer::sum);
+    }
+    return out;
   }
 
   /** How many log lines start (after the logback prefix) with {@code squashed }. */
