@@ -177,6 +177,18 @@ class AutoSquashClientsTest {
   }
 
   @Test
+  void anotherProxyProcessMakesTheSameBytes() {
+    // A second process with an empty cache (a replica, or this one after losing its disk) squashes on its own.
+    RawManifest first = proxy.manifest("skopeo/b", TAG);
+    try (ProxyProcess other = ProxyProcess.startDefault(registry.url(), null)) {
+      RawManifest again = other.manifest("skopeo/b", TAG);
+      assertEquals(first.sha256(), again.sha256(), "the same image and rule give the same manifest digest");
+      assertEquals(first.layerDigests(), again.layerDigests());
+      assertEquals(1, other.squashes("skopeo/b").size(), "it squashed the image itself");
+    }
+  }
+
+  @Test
   void skopeoIntoOneLayoutReusesTheBaseOfTheFirstImage() {
     Path layout = work.resolve("node-store");
     Skopeo.copy(proxy.ref("skopeo/a:" + TAG), "oci:" + layout + ":a");

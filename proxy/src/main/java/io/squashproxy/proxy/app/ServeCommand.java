@@ -59,15 +59,20 @@ public final class ServeCommand implements Callable<Integer> {
     return 0;
   }
 
+  /** The one upstream {@code --upstream URL} names, called after its host and port. */
+  public static ProxyConfig.Upstream upstreamFlag(String url) throws ConfigException {
+    URI u = URI.create(url);
+    if (u.getHost() == null) {
+      throw new ConfigException("--upstream: not a URL: " + url);
+    }
+    return new ProxyConfig.Upstream(u.getHost() + (u.getPort() < 0 ? "" : ":" + u.getPort()), url, null, null,
+        null, null, null);
+  }
+
   private ProxyConfig overridden(ProxyConfig c) throws ConfigException {
     List<ProxyConfig.Upstream> ups = c.upstreams();
     if (upstream != null) {
-      URI u = URI.create(upstream);
-      if (u.getHost() == null) {
-        throw new ConfigException("--upstream: not a URL: " + upstream);
-      }
-      ups = List.of(new ProxyConfig.Upstream(u.getHost() + (u.getPort() < 0 ? "" : ":" + u.getPort()), upstream,
-          null, null, null, null, null));
+      ups = List.of(upstreamFlag(upstream));
     }
     ProxyConfig.Cache cache = c.cache();
     if (cacheDir != null) {

@@ -14,11 +14,11 @@ import io.squashproxy.core.squash.SquashListener;
 import io.squashproxy.core.squash.Squasher;
 import io.squashproxy.core.squash.WasteAnalysis;
 import io.squashproxy.core.squash.WasteSlack;
+import io.squashproxy.proxy.app.ServeCommand;
 import io.squashproxy.proxy.app.SquashProxy;
 import io.squashproxy.proxy.service.Upstreams;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -115,13 +115,8 @@ final class AnalyzeCommand implements Callable<Integer> {
       if (upstream == null) {
         return c;
       }
-      URI u = URI.create(upstream);
-      if (u.getHost() == null) {
-        throw new IOException("--upstream: not a URL: " + upstream);
-      }
-      return new ProxyConfig(c.listen(), c.tls(), c.admin(), List.of(new ProxyConfig.Upstream(u.getHost()
-          + (u.getPort() < 0 ? "" : ":" + u.getPort()), upstream, null, null, null, null, null)), c.cache(),
-          c.squash(), c.limits(), c.logging(), c.auth(), c.storage()).withDefaults();
+      return new ProxyConfig(c.listen(), c.tls(), c.admin(), List.of(ServeCommand.upstreamFlag(upstream)),
+          c.cache(), c.squash(), c.limits(), c.logging(), c.auth(), c.storage()).withDefaults();
     } catch (ConfigException e) {
       throw new IOException(e.getMessage(), e);
     }
