@@ -30,7 +30,8 @@ import org.junit.jupiter.api.Timeout;
 /**
  * The shipped default, {@code mode: auto}, with real clients: two apps built on one base, each with a build
  * step that writes 3 MiB to /tmp and a last step that deletes it, pushed to a real Distribution registry. Through
- * the proxy each becomes two layers: the base, kept byte-identical (it wastes nothing), and the rest squashed.
+ * the proxy each becomes three layers: the base and the app layer, kept byte-identical (they waste nothing),
+ * and the build and clean-up layers squashed into one.
  * Every client pulls both into one store: the second pull reuses the base the node already has (no client
  * request for its blob; docker prints {@code Already exists}), and both root filesystems are the originals'.
  */
@@ -94,20 +95,21 @@ class AutoSquashClientsTest {
   }
 
   /**
-   * What the proxy serves for REPO: the original's first layer (the base) unchanged, the three app layers above
-   * it (two of which waste nothing, one of which is wasted entirely by the last) squashed into one.
+   * What the proxy serves for REPO: the base and the app layer unchanged (they waste nothing), the build layer
+   * (wasted entirely by the next) and the clean-up layer squashed into one.
    */
   static RawManifest assertBaseKept(String repo) {
     RawManifest original = registry.manifest(repo, TAG);
     RawManifest served = proxy.manifest(repo, TAG);
     assertEquals(4, original.layerDigests().size());
     assertNotEquals(original.sha256(), served.sha256());
-    assertEquals(2, served.layerDigests().size(), "auto keeps the base, squashes the rest: " + served.json());
-    assertEquals(original.layerDigests().get(0), served.layerDigests().get(0), "the base layer is kept as it is");
+    assertEquals(3, served.layerDigests().size(), "auto keeps base and app, squashes the rest: " + served.json());
+    assertEquals(original.layerDigests().subList(0, 2), served.layerDigests().subList(0, 2),
+        "the base and app layers are kept as they are");
     assertTrue(served.layerBytes() < original.layerBytes() - (3 << 20), "the 3 MiB build output is gone");
     List<ProxyProcess.Squash> squashes = proxy.squashes(repo);
     assertEquals(1, squashes.size(), proxy.tail());
-    assertEquals(2, squashes.get(0).layersAfter());
+    assertEquals(3, squashes.get(0).layersAfter());
     return served;
   }
 
@@ -117,7 +119,7 @@ class AutoSquashClientsTest {
     assertEquals(first.layerDigests().get(0), baseDigest, "both images are served on the same base layer");
     Map<String, Integer> gets = proxy.clientBlobGets(repo);
     assertNull(gets.get(baseDigest), repo + ": the client fetched the shared base again: " + gets);
-    assertEquals(1, gets.get(second.layerDigests().get(1)), repo + ": its squashed layer, once: " + gets);
+    assertEquals(1, gets.get(second.layerDigests().get(2)), repo + ": its squashed layer, once: " + gets);
   }
 
   static void assertSameRootfs(Path expected, Path actual, RootfsTree.Options o) {
@@ -137,7 +139,7 @@ class AutoSquashClientsTest {
     RawManifest second = assertBaseKept("docker/b");
     assertTrue(out.contains("Already exists"), "docker pull of the second image:\n" + out);
     assertBaseReused("docker/b", first, second);
-    assertEquals("2", d.docker("image", "inspect", "--format", "{{len .RootFS.Layers}}", b).stdout().strip());
+    assertEquals("3", d.docker("image", "inspect", "--format", "{{len .RootFS.Layers}}", b).stdout().strip());
     assertSameRootfs(referenceA, d.exportRootfs(a, work.resolve("docker-a")), Dockerd.exportComparison());
     assertSameRootfs(referenceB, d.exportRootfs(b, work.resolve("docker-b")), Dockerd.exportComparison());
   }
@@ -174,6 +176,20 @@ class AutoSquashClientsTest {
         c.unmount(rootfs);
       }
     }
+  }
+
+  @Test
+  void analyzeReadsTheImageThroughTheUpstreamAndAgreesWithTheSquash() throws Exception {
+    String json = io.squashproxy.tests.support.Proc.of(Env.java().toString(), "-jar", Env.squashJar().toString(),
+        "analyze", "skopeo/a:" + TAG, "--upstream", registry.url(), "--json").ok().stdout();
+    com.fasterxml.jackson.databind.JsonNode image = new com.fasterxml.jackson.databind.ObjectMapper().readTree(json)
+        .get("images").get(0);
+    assertEquals(registry.manifest("skopeo/a", TAG).sha256(), image.get("digest").asText());
+    assertEquals(3 << 20, image.get("wastedBytes").asLong(), "the build output, all of it");
+    assertEquals(3 << 20, image.get("layers").get(2).get("wastedBy").get("3").asLong(), "hidden by the clean step");
+    assertEquals(2, image.get("modes").get("auto").get("keptLayers").asInt());
+    assertEquals(3, image.get("modes").get("auto").get("layers").asInt());
+    assertEquals("tmp/build-a.o", image.get("largestWasted").get(0).get("path").asText());
   }
 
   @Test
