@@ -27,6 +27,7 @@ import io.squashproxy.proxy.store.SquashRecords.SquashRecord;
 import io.squashproxy.proxy.store.TagStore;
 import io.squashproxy.proxy.store.TagStore.TagRecord;
 import io.squashproxy.proxy.store.Storage;
+import io.squashproxy.proxy.upstream.ScheduledRetries;
 import io.squashproxy.proxy.upstream.Upstream;
 import io.squashproxy.proxy.upstream.Upstream.ManifestHead;
 import io.squashproxy.proxy.upstream.Upstream.RawManifest;
@@ -203,7 +204,7 @@ public final class ImageService {
 
   /** One page of the upstream tag list. */
   public CompletableFuture<Upstream.TagPage> tags(Route route, Integer n, String last) {
-    return CompletableFuture.supplyAsync(() -> {
+    return ScheduledRetries.supplyAsync(() -> {
       try {
         return route.upstream().tags(route.repository(), n, last).orElseThrow(() -> new RegistryException(
             ErrorCode.NAME_UNKNOWN, "repository " + route.clientName() + " is not known upstream"));
@@ -308,7 +309,7 @@ public final class ImageService {
    */
   @SuppressWarnings("unchecked")
   private <T> CompletableFuture<T> singleFlight(Object key, Supplier<T> fetch) {
-    CompletableFuture<Object> f = lookups.get(key, (k, ex) -> CompletableFuture.supplyAsync(fetch::get, io));
+    CompletableFuture<Object> f = lookups.get(key, (k, ex) -> ScheduledRetries.supplyAsync(fetch::get, io));
     f.whenComplete((v, e) -> lookups.asMap().remove(key, f));
     return (CompletableFuture<T>) f;
   }
@@ -668,7 +669,7 @@ public final class ImageService {
       return CompletableFuture.completedFuture(local.get());
     }
     BlobKey key = new BlobKey(route.upstream().name(), route.repository(), digest);
-    return downloads.get(key, (k, ex) -> CompletableFuture.supplyAsync(() -> download(route, digest), io));
+    return downloads.get(key, (k, ex) -> ScheduledRetries.supplyAsync(() -> download(route, digest), io));
   }
 
   private StoredBlob download(Route route, Digest digest) {
