@@ -68,6 +68,7 @@ public final class ImageService {
   private final TagStore tags;
   private final SquashRecords records;
   private final Executor io;
+  private final Referrers referrers;
   private final Executor squashPool;
   private final long maxUncompressedBytes;
   private final ProxyStats stats;
@@ -121,6 +122,7 @@ public final class ImageService {
     this.lookups = Caffeine.newBuilder().executor(io).buildAsync();
     this.servedBySource = Caffeine.newBuilder().maximumSize(10_000).executor(io).build();
     this.servedByDigest = Caffeine.newBuilder().maximumSize(10_000).executor(io).build();
+    this.referrers = new Referrers(io, d -> records.byManifest(d).map(SquashRecord::source).orElse(d));
   }
 
   public ProxyStats stats() {
@@ -200,6 +202,14 @@ public final class ImageService {
               "blob " + digest + " could not be made again")));
     }
     return ensureBlob(route, digest);
+  }
+
+  /**
+   * The referrers of {@code digest} as an image index (see {@link Referrers}; a squashed digest has those of
+   * its source), with whether {@code artifactType} was applied and upstream's pagination link.
+   */
+  public CompletableFuture<Referrers.Listing> referrers(Route route, Digest digest, String artifactType) {
+    return referrers.list(route, digest, artifactType);
   }
 
   /** One page of the upstream tag list. */
