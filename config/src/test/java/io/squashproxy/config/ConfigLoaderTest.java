@@ -85,7 +85,42 @@ class ConfigLoaderTest {
   void badConfigsAreRefusedNamingLineAndKey(String yaml, String expected) {
     ConfigException e = assertThrows(ConfigException.class,
         () -> ConfigLoader.parse(yaml.replace("\\n", "\n"), "x.yaml", Map.of()));
-    assertTrue(e.getMessage().contains(expected.trim()), e.getMessage());
+    // Columns are checked in errorsPointAtTheKeysOwnLineAndColumn.
+    assertTrue(e.getMessage().replaceFirst(", column \\d+", "").contains(expected.trim()), e.getMessage());
+  }
+
+  /**
+   * Each error names the offending key's own line and column (Jackson's parser location is the token after
+   * it, often the next line): unknown keys, wrong types and invalid values, at the top, nested, in lists
+   * and in flow style.
+   */
+  @ParameterizedTest(name = "{0}")
+  @CsvSource(delimiter = '|', value = {
+      // unknown keys
+      "listenn: 1                                                  | line 1, column 1: listenn: unknown key 'listenn'",
+      "listen: 0.0.0.0:1\\nadmin:\\n  listenn: x\\ncache:\\n  directory: /d | line 3, column 3: admin.listenn: unknown key 'listenn'",
+      "limits:\\n  retry:\\n    tries: 3\\n    attempts: 2       | line 3, column 5: limits.retry.tries: unknown key 'tries'",
+      "upstreams:\\n  - url: http://a\\n    usrname: me\\n  - url: http://b | line 3, column 5: upstreams[0].usrname: unknown key 'usrname'",
+      "upstreams:\\n  - url: http://a\\n  - url: http://b\\n    prefx: b | line 4, column 5: upstreams[1].prefx: unknown key 'prefx'",
+      "squash:\\n  rules:\\n    - mach: a\\n      mode: all     | line 3, column 7: squash.rules[0].mach: unknown key 'mach'",
+      "upstreams:\\n- url: http://a\\n  usrname: me\\nlisten: 0.0.0.0:1 | line 3, column 3: upstreams[0].usrname: unknown key 'usrname'",
+      "limits:\\n  retry: {attempts: 2, tries: 3}                  | line 2, column 24: limits.retry.tries: unknown key 'tries'",
+      "storage: {s3: {bucket: b, regoin: x}}                       | line 1, column 27: storage.s3.regoin: unknown key 'regoin'",
+      // wrong types
+      "cache:\\n  memoryEntries: many\\n  directory: /d          | line 2, column 3: cache.memoryEntries: Cannot",
+      "upstreams:\\n  - url: http://a\\n    dockerHub: maybe\\n  - url: http://b | line 3, column 5: upstreams[0].dockerHub: Cannot",
+      "logging:\\n  json: [1]\\nlisten: 0.0.0.0:1                 | line 2, column 3: logging.json: Cannot",
+      // invalid values
+      "cache:\\n  maxSize: lots\\n  tagTtl: 5m                   | line 2, column 3: cache.maxSize: invalid size 'lots'",
+      "limits:\\n  retry:\\n    baseDelay: soon\\n    attempts: 2  | line 3, column 5: limits.retry.baseDelay: invalid duration 'soon'",
+      "admin:\\n  listen: nowhere\\nlisten: 0.0.0.0:1            | line 2, column 3: admin.listen: expected HOST:PORT, got nowhere",
+      "squash:\\n  rules:\\n    - match: a\\n    - match: b\\n      compression: gzip:12 | line 5, column 7: squash.rules[1].compression: level must be 1..9",
+      "auth:\\n  htpasswd: /h\\n  token:\\n    realm: http://x\\n  realm: \"\" | line 5, column 3: auth.realm: must be non-empty",
+  })
+  void errorsPointAtTheKeysOwnLineAndColumn(String yaml, String expected) {
+    ConfigException e = assertThrows(ConfigException.class,
+        () -> ConfigLoader.parse(yaml.replace("\\n", "\n"), "x.yaml", Map.of()));
+    assertTrue(e.getMessage().startsWith("x.yaml " + expected.trim()), e.getMessage());
   }
 
   @Test

@@ -11,13 +11,18 @@ import java.util.concurrent.CountDownLatch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** {@code serve}: runs the pull-through proxy until stopped. Flags override the config file. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
     description = "Runs the pull-through registry proxy that squashes images on pull.")
 public final class ServeCommand implements Callable<Integer> {
   private static final Logger LOG = LoggerFactory.getLogger(ServeCommand.class);
+
+  @Spec
+  CommandSpec spec;
 
   @Option(names = "--config", paramLabel = "FILE", description = "YAML config (default: built-in defaults).")
   Path config;
@@ -43,7 +48,8 @@ public final class ServeCommand implements Callable<Integer> {
       cfg = config == null ? ProxyConfig.defaults() : ConfigLoader.load(config);
       cfg = overridden(cfg);
     } catch (ConfigException e) {
-      System.err.println("squash-proxy: " + e.getMessage());
+      spec.commandLine().getErr().println("squash-proxy: " + e.getMessage());
+      spec.commandLine().getErr().flush();
       return 1;
     }
     LogSetup.apply(cfg.logging());

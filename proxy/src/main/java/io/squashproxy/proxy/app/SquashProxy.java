@@ -95,14 +95,26 @@ public final class SquashProxy implements AutoCloseable {
     try {
       // The admin listener comes up first, so /healthz answers and /readyz says "not yet" while the cache
       // index loads.
-      admin = ProxyServer.start(HostPort.parse(config.admin().listen()),
-          new AdminInitializer(() -> new AdminHandler(meters, ready::get, io, () -> page.get() == null
-              ? "<!DOCTYPE html><title>Squash Proxy</title><p>Loading the cache index&hellip;</p>"
-              : page.get().render())), 1);
+      try {
+        admin = ProxyServer.start(HostPort.parse(config.admin().listen()),
+            new AdminInitializer(() -> new AdminHandler(meters, ready::get, io, () -> page.get() == null
+                ? "<!DOCTYPE html><title>Squash Proxy</title><p>Loading the cache index&hellip;</p>"
+                : page.get().render())), 1);
+      } catch (IOException e) {
+        throw StartupErrors.listener("admin", config.admin().listen(), "admin.listen or --admin-listen", e);
+      }
       Path dir = config.cache().directory();
-      ContentStore local = new ContentStore(dir, config.cache().maxSize().bytes(),
-          config.cache().memoryEntries(), io);
-      local.open();
+      ContentStore local;
+      try {
+        if (java.nio.file.Files.exists(dir) && !java.nio.file.Files.isDirectory(dir)) {
+          throw new java.nio.file.FileAlreadyExistsException(dir.toString());
+        }
+        local = new ContentStore(dir, config.cache().maxSize().bytes(), config.cache().memoryEntries(), io);
+        local.open();
+      } catch (IOException | java.io.UncheckedIOException e) {
+        throw StartupErrors.path("cache directory", dir, "cache.directory or --cache-dir",
+            e instanceof java.io.UncheckedIOException u ? u.getCause() : e);
+      }
       shared = sharedStore(config.storage().s3());
       // With a shared store the local directory is a bounded read-through tier in front of it.
       Storage store = shared == null ? local : new TieredStorage(local, shared);
@@ -145,9 +157,12 @@ public final class SquashProxy implements AutoCloseable {
       try {
         server = ProxyServer.start(HostPort.parse(config.listen()), init,
             Math.max(2, Runtime.getRuntime().availableProcessors()));
-      } catch (InterruptedException | RuntimeException e) {
+      } catch (IOException | InterruptedException | RuntimeException e) {
         if (access != null) {
           access.close();
+        }
+        if (e instanceof IOException bind) {
+          throw StartupErrors.listener("registry", config.listen(), "listen or --listen", bind);
         }
         throw e;
       }
@@ -197,6 +212,7 @@ public final class SquashProxy implements AutoCloseable {
     }
     ContentLinks.Origins origins = d -> records.byManifest(d).or(() -> records.byBlob(d))
         .map(r -> new ContentLinks.Origin(r.upstream(), r.repository(), r.source()));
+    readable("htpasswd file", config.auth().htpasswd(), "auth.htpasswd");
     return AccessControl.create(config.auth(), upstreams, origins, io, ticker, java.time.Clock.systemUTC());
   }
 
@@ -281,11 +297,9 @@ public final class SquashProxy implements AutoCloseable {
     }
     java.io.File cert = config.tls().cert().toFile();
     java.io.File key = config.tls().key().toFile();
-    for (java.io.File f : new java.io.File[] {cert, key}) {
-      if (!f.canRead()) {
-        throw new IOException("tls: cannot read " + f);
-      }
-    }
+    readable("TLS certificate", config.tls().cert(), "tls.cert");
+    readable("TLS key", config.tls().key(), "tls.key");
+    TlsKeyCheck.requireMatch(cert.toPath(), key.toPath());
     try {
       return SslContextBuilder.forServer(cert, key).build();
     } catch (IllegalArgumentException | javax.net.ssl.SSLException e) {
@@ -293,6 +307,15 @@ public final class SquashProxy implements AutoCloseable {
       throw new IOException("tls: cannot use " + cert + " with " + key + " (" + e.getMessage() + "). The key must "
           + "be an unencrypted PKCS#8 PEM ('BEGIN PRIVATE KEY'); convert one with "
           + "'openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.pk8' and the certificate must be a PEM chain", e);
+    }
+  }
+
+  /** Fails naming the file and its key unless {@code file} can be read (a directory cannot). */
+  private static void readable(String what, Path file, String setBy) throws IOException {
+    try (var in = java.nio.file.Files.newInputStream(file)) {
+      in.read();
+    } catch (IOException e) {
+      throw StartupErrors.path(what, file, setBy, e);
     }
   }
 

@@ -6,6 +6,7 @@ import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import io.squashproxy.core.digest.Digest;
 import io.squashproxy.proxy.service.Route;
+import io.squashproxy.proxy.upstream.ScheduledRetries;
 import io.squashproxy.proxy.upstream.Upstream;
 import java.io.IOException;
 import java.util.Optional;
@@ -96,7 +97,8 @@ public final class ContentLinks {
    * when it does. Fails with the upstream's error when upstream cannot answer.
    */
   public CompletableFuture<Boolean> confirm(Route route, Digest digest, boolean manifest) {
-    return CompletableFuture.supplyAsync(() -> {
+    // A read, safe to run again: a retry's pause (a 429's Retry-After) holds no io thread.
+    return ScheduledRetries.supplyAsync(() -> {
       try {
         boolean held = holds(route, digest, manifest);
         if (held) {

@@ -29,6 +29,7 @@ import io.squashproxy.proxy.store.SquashRecords.SquashRecord;
 import io.squashproxy.proxy.store.TagStore;
 import io.squashproxy.proxy.store.TagStore.TagRecord;
 import io.squashproxy.proxy.store.Storage;
+import io.squashproxy.proxy.upstream.ScheduledRetries;
 import io.squashproxy.proxy.upstream.Upstream;
 import io.squashproxy.proxy.upstream.Upstream.ManifestHead;
 import io.squashproxy.proxy.upstream.Upstream.RawManifest;
@@ -69,6 +70,7 @@ public final class ImageService {
   private final TagStore tags;
   private final SquashRecords records;
   private final Executor io;
+  private final Referrers referrers;
   private final Executor squashPool;
   private final long maxUncompressedBytes;
   private final ProxyStats stats;
@@ -131,6 +133,7 @@ public final class ImageService {
     this.lookups = Caffeine.newBuilder().executor(io).buildAsync();
     this.servedBySource = Caffeine.newBuilder().maximumSize(10_000).executor(io).build();
     this.servedByDigest = Caffeine.newBuilder().maximumSize(10_000).executor(io).build();
+    this.referrers = new Referrers(io, d -> records.byManifest(d).map(SquashRecord::source).orElse(d));
   }
 
   public ProxyStats stats() {
@@ -212,9 +215,17 @@ public final class ImageService {
     return ensureBlob(route, digest);
   }
 
+  /**
+   * The referrers of {@code digest} as an image index (see {@link Referrers}; a squashed digest has those of
+   * its source), with whether {@code artifactType} was applied and upstream's pagination link.
+   */
+  public CompletableFuture<Referrers.Listing> referrers(Route route, Digest digest, String artifactType) {
+    return referrers.list(route, digest, artifactType);
+  }
+
   /** One page of the upstream tag list. */
   public CompletableFuture<Upstream.TagPage> tags(Route route, Integer n, String last) {
-    return CompletableFuture.supplyAsync(() -> {
+    return ScheduledRetries.supplyAsync(() -> {
       try {
         return route.upstream().tags(route.repository(), n, last).orElseThrow(() -> new RegistryException(
             ErrorCode.NAME_UNKNOWN, "repository " + route.clientName() + " is not known upstream"));
@@ -319,7 +330,7 @@ public final class ImageService {
    */
   @SuppressWarnings("unchecked")
   private <T> CompletableFuture<T> singleFlight(Object key, Supplier<T> fetch) {
-    CompletableFuture<Object> f = lookups.get(key, (k, ex) -> CompletableFuture.supplyAsync(fetch::get, io));
+    CompletableFuture<Object> f = lookups.get(key, (k, ex) -> ScheduledRetries.supplyAsync(fetch::get, io));
     f.whenComplete((v, e) -> lookups.asMap().remove(key, f));
     return (CompletableFuture<T>) f;
   }
@@ -704,7 +715,7 @@ public final class ImageService {
       return CompletableFuture.completedFuture(local.get());
     }
     BlobKey key = new BlobKey(route.upstream().name(), route.repository(), digest);
-    return downloads.get(key, (k, ex) -> CompletableFuture.supplyAsync(() -> download(route, digest), io));
+    return downloads.get(key, (k, ex) -> ScheduledRetries.supplyAsync(() -> download(route, digest), io));
   }
 
   private StoredBlob download(Route route, Digest digest) {
