@@ -4,7 +4,8 @@ import io.squashproxy.core.squash.SquashReport;
 import io.squashproxy.proxy.service.ProxyStats;
 import io.squashproxy.proxy.store.ContentStore;
 import io.squashproxy.proxy.store.SquashRecords;
-import io.squashproxy.proxy.store.SquashRecords.SquashRecord;
+import io.squashproxy.proxy.store.Storage;
+import io.squashproxy.proxy.store.TagStore;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
@@ -18,23 +19,24 @@ public final class StatusPage {
   static final int MAX_ROWS = 500;
   static final int CHART_BARS = 12;
 
-  private final SquashRecords records;
+  private final ImageRows rows;
   private final ProxyStats stats;
   private final ContentStore store;
 
-  public StatusPage(SquashRecords records, ProxyStats stats, ContentStore store) {
-    this.records = records;
+  /** @param storage where the indexes are read from, to name the platforms of an index */
+  public StatusPage(SquashRecords records, TagStore tags, Storage storage, ProxyStats stats) {
+    this.rows = new ImageRows(records, tags, storage);
     this.stats = stats;
-    this.store = store;
+    this.store = storage.local();
   }
 
   public String render() {
-    List<SquashRecord> images = records.all().stream()
-        .filter(r -> r.layersBefore() > 0)
-        .sorted(Comparator.comparingLong(StatusPage::saved).reversed().thenComparing(r -> r.repository()))
+    List<ImageRow> images = rows.rows().stream()
+        .sorted(Comparator.comparingLong(ImageRow::saved).reversed().thenComparing(ImageRow::name)
+            .thenComparing(ImageRow::platform))
         .toList();
-    long before = images.stream().mapToLong(SquashRecord::bytesBefore).sum();
-    long after = images.stream().mapToLong(SquashRecord::bytesAfter).sum();
+    long before = images.stream().mapToLong(ImageRow::bytesBefore).sum();
+    long after = images.stream().mapToLong(ImageRow::bytesAfter).sum();
     StringBuilder h = new StringBuilder(8192);
     h.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")
         .append("<title>Squash Proxy</title><style>")
@@ -52,18 +54,19 @@ public final class StatusPage {
         .append(stats.squashes.sum()).append(", failed: ").append(stats.squashFailures.sum())
         .append(", running: ").append(stats.squashesInFlight.sum()).append(".</p>\n");
     chart(h, images);
-    h.append("<table id=\"images\"><thead><tr><th>Image</th><th>Layers</th><th>Size before</th>")
-        .append("<th>Size after</th><th>Saved</th></tr></thead><tbody>\n");
-    for (SquashRecord r : images.subList(0, Math.min(images.size(), MAX_ROWS))) {
-      h.append("<tr><td>").append(esc(r.upstream() + "/" + r.repository())).append("<br><span class=\"muted\">")
-          .append(esc(r.source().toString().substring(0, 19))).append("&hellip; &rarr; ")
-          .append(esc(r.manifest().toString().substring(0, 19))).append("&hellip;</span></td><td>")
+    h.append("<table id=\"images\"><thead><tr><th>Image</th><th>Platform</th><th>Layers</th>")
+        .append("<th>Size before</th><th>Size after</th><th>Saved</th></tr></thead><tbody>\n");
+    for (ImageRow r : images.subList(0, Math.min(images.size(), MAX_ROWS))) {
+      h.append("<tr><td class=\"image\">").append(esc(r.name())).append("<br><span class=\"muted\">")
+          .append(esc(ImageRow.shortDigest(r.source()))).append(" &rarr; ")
+          .append(esc(ImageRow.shortDigest(r.manifest()))).append("</span></td><td class=\"platform\">")
+          .append(esc(r.platform())).append("</td><td>")
           .append(r.layersBefore()).append(" &rarr; ").append(r.layersAfter()).append("</td><td>")
           .append(esc(SquashReport.bytes(r.bytesBefore()))).append("</td><td>")
           .append(esc(SquashReport.bytes(r.bytesAfter()))).append("</td><td>")
           .append(percent(r.bytesBefore(), r.bytesAfter())).append("</td></tr>\n");
     }
-    h.append("<tr class=\"totals\"><td>Total</td><td></td><td>").append(esc(SquashReport.bytes(before)))
+    h.append("<tr class=\"totals\"><td>Total</td><td></td><td></td><td>").append(esc(SquashReport.bytes(before)))
         .append("</td><td>").append(esc(SquashReport.bytes(after))).append("</td><td>")
         .append(percent(before, after)).append("</td></tr>\n</tbody></table>\n");
     if (images.size() > MAX_ROWS) {
@@ -76,13 +79,13 @@ public final class StatusPage {
   }
 
   /** Horizontal bars of bytes saved, largest first. */
-  private static void chart(StringBuilder h, List<SquashRecord> images) {
-    List<SquashRecord> top = images.subList(0, Math.min(images.size(), CHART_BARS));
+  private static void chart(StringBuilder h, List<ImageRow> images) {
+    List<ImageRow> top = images.subList(0, Math.min(images.size(), CHART_BARS));
     if (top.isEmpty()) {
       h.append("<p id=\"empty\">Nothing squashed yet: pull an image through the proxy.</p>\n");
       return;
     }
-    long max = Math.max(1, top.stream().mapToLong(StatusPage::saved).max().orElse(1));
+    long max = Math.max(1, top.stream().mapToLong(ImageRow::saved).max().orElse(1));
     int rowHeight = 22;
     int labelWidth = 260;
     int barWidth = 420;
@@ -91,12 +94,12 @@ public final class StatusPage {
         .append("\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"12\">\n")
         .append("<title>Bytes saved per image</title>\n");
     for (int i = 0; i < top.size(); i++) {
-      SquashRecord r = top.get(i);
-      long saved = Math.max(0, saved(r));
+      ImageRow r = top.get(i);
+      long saved = Math.max(0, r.saved());
       int w = (int) Math.round((double) barWidth * saved / max);
       int y = i * rowHeight + 4;
       h.append("<text x=\"").append(labelWidth - 6).append("\" y=\"").append(y + 14)
-          .append("\" text-anchor=\"end\">").append(esc(shorten(r.repository(), 36))).append("</text>")
+          .append("\" text-anchor=\"end\">").append(esc(shorten(label(r), 36))).append("</text>")
           .append("<rect x=\"").append(labelWidth).append("\" y=\"").append(y).append("\" width=\"")
           .append(Math.max(1, w)).append("\" height=\"").append(rowHeight - 6)
           .append("\" fill=\"#3b82f6\"/>")
@@ -106,8 +109,10 @@ public final class StatusPage {
     h.append("</svg>\n");
   }
 
-  private static long saved(SquashRecord r) {
-    return r.bytesBefore() - r.bytesAfter();
+  /** The chart's label: the repository and tag without the upstream, and the platform if any. */
+  private static String label(ImageRow r) {
+    String name = r.name().substring(r.name().indexOf('/') + 1);
+    return r.platform().isEmpty() ? name : name + " " + r.platform();
   }
 
   private static String percent(long before, long after) {

@@ -118,7 +118,7 @@ public final class SquashProxy implements AutoCloseable {
           upstreamFactory != null ? upstreamFactory : s -> jibUpstream(s, stats));
       ImageService service = new ImageService(upstreams, store, tags, records, leases, io, squashPool,
           config.limits().maxImageSize().bytes(), stats);
-      page.set(new StatusPage(records, stats, local));
+      page.set(new StatusPage(records, tags, store, stats));
       SslContext ssl = sslContext(config);
       int idle = (int) Math.max(1, config.limits().idleTimeout().toSeconds());
       RequestMetrics requestMetrics = new RequestMetrics(meters, config.logging().accessLog());

@@ -32,6 +32,8 @@ public final class ProxyHarness implements AutoCloseable {
   public final ImageService service;
   public final Upstreams upstreams;
   public final ProxyStats stats = new ProxyStats();
+  public final TagStore tags;
+  public final SquashRecords records;
 
   public ProxyHarness(InMemoryRegistry upstream, Path cacheDir, Rules rules, long cacheBytes) throws IOException {
     this(upstream, cacheDir, rules, cacheBytes, Long.MAX_VALUE);
@@ -44,9 +46,9 @@ public final class ProxyHarness implements AutoCloseable {
     this.cacheDir = cacheDir;
     this.store = new ContentStore(cacheDir, cacheBytes, Runnable::run);
     store.open();
-    TagStore tags = new TagStore(cacheDir, store.tmpDir(), Duration.ofMinutes(5), ticker);
+    this.tags = new TagStore(cacheDir, store.tmpDir(), Duration.ofMinutes(5), ticker);
     tags.open();
-    SquashRecords records = new SquashRecords(cacheDir, store.tmpDir());
+    this.records = new SquashRecords(cacheDir, store.tmpDir());
     records.open();
     // Docker Hub rules (library/ before one-component names), so tests read like docker pulls.
     UpstreamSettings settings = new UpstreamSettings(upstream.name(), java.net.URI.create("http://127.0.0.1:1"),
