@@ -2,6 +2,7 @@ package io.squashproxy.proxy.admin;
 
 import io.squashproxy.core.squash.SquashReport;
 import io.squashproxy.proxy.service.ProxyStats;
+import io.squashproxy.proxy.service.RefusedImages;
 import io.squashproxy.proxy.store.ContentStore;
 import io.squashproxy.proxy.store.SquashRecords;
 import io.squashproxy.proxy.store.Storage;
@@ -22,12 +23,15 @@ public final class StatusPage {
   private final ImageRows rows;
   private final ProxyStats stats;
   private final ContentStore store;
+  private final RefusedImages refused;
 
   /** @param storage where the indexes are read from, to name the platforms of an index */
-  public StatusPage(SquashRecords records, TagStore tags, Storage storage, ProxyStats stats) {
+  public StatusPage(SquashRecords records, TagStore tags, Storage storage, ProxyStats stats,
+      RefusedImages refused) {
     this.rows = new ImageRows(records, tags, storage);
     this.stats = stats;
     this.store = storage.local();
+    this.refused = refused;
   }
 
   public String render() {
@@ -73,9 +77,28 @@ public final class StatusPage {
       h.append("<p class=\"muted\">Showing the ").append(MAX_ROWS).append(" largest savings of ")
           .append(images.size()).append(".</p>\n");
     }
+    refusals(h);
     h.append("<p class=\"muted\"><a href=\"/metrics\">metrics</a> &middot; <a href=\"/healthz\">healthz</a>")
         .append(" &middot; <a href=\"/readyz\">readyz</a></p>\n</body></html>\n");
     return h.toString();
+  }
+
+  /** Broken images whose refusal is remembered: pulls of them are answered without reading them again. */
+  private void refusals(StringBuilder h) {
+    List<RefusedImages.Refusal> all = refused.all();
+    if (all.isEmpty()) {
+      return;
+    }
+    h.append("<h2>Refused images</h2>\n<p class=\"muted\">Broken upstream images, refused with MANIFEST_INVALID. ")
+        .append("Their refusal is remembered for ").append(refused.ttl().toMinutes())
+        .append(" minutes (answered ").append(refused.repeated()).append(" times from memory); a new digest for ")
+        .append("the tag is tried at once.</p>\n<table id=\"refused\"><thead><tr><th>Image</th><th>Reason</th>")
+        .append("</tr></thead><tbody>\n");
+    for (RefusedImages.Refusal r : all.subList(0, Math.min(all.size(), MAX_ROWS))) {
+      h.append("<tr><td>").append(esc(r.image())).append("</td><td style=\"text-align:left\">")
+          .append(esc(r.message())).append("</td></tr>\n");
+    }
+    h.append("</tbody></table>\n");
   }
 
   /** Horizontal bars of bytes saved, largest first. */

@@ -18,6 +18,7 @@ import io.squashproxy.proxy.server.ProxyServer;
 import io.squashproxy.proxy.server.RegistryHandler;
 import io.squashproxy.proxy.service.ImageService;
 import io.squashproxy.proxy.service.ProxyStats;
+import io.squashproxy.proxy.service.RefusedImages;
 import io.squashproxy.proxy.service.Rules;
 import io.squashproxy.proxy.service.SquashRule;
 import io.squashproxy.proxy.service.Upstreams;
@@ -117,8 +118,8 @@ public final class SquashProxy implements AutoCloseable {
       Upstreams upstreams = new Upstreams(settings, rules,
           upstreamFactory != null ? upstreamFactory : s -> jibUpstream(s, stats));
       ImageService service = new ImageService(upstreams, store, tags, records, leases, io, squashPool,
-          config.limits().maxImageSize().bytes(), stats);
-      page.set(new StatusPage(records, tags, store, stats));
+          config.limits().maxImageSize().bytes(), stats, new RefusedImages(ticker));
+      page.set(new StatusPage(records, tags, store, stats, service.refused()));
       SslContext ssl = sslContext(config);
       int idle = (int) Math.max(1, config.limits().idleTimeout().toSeconds());
       RequestMetrics requestMetrics = new RequestMetrics(meters, config.logging().accessLog());

@@ -70,6 +70,7 @@ public final class ImageService {
   private final Executor squashPool;
   private final long maxUncompressedBytes;
   private final ProxyStats stats;
+  private final RefusedImages refused;
   private final AsyncCache<SquashKey, ServedManifest> squashes;
   private final AsyncCache<BlobKey, StoredBlob> downloads;
   /**
@@ -103,6 +104,16 @@ public final class ImageService {
   /** @param leases claims on squashes shared with other replicas ({@link SquashLeases#none()} for one) */
   public ImageService(Upstreams upstreams, Storage store, TagStore tags, SquashRecords records,
       SquashLeases leases, Executor io, Executor squashPool, long maxUncompressedBytes, ProxyStats stats) {
+    this(upstreams, store, tags, records, leases, io, squashPool, maxUncompressedBytes, stats,
+        new RefusedImages(com.github.benmanes.caffeine.cache.Ticker.systemTicker()));
+  }
+
+  /** @param refused the memory of broken images refused (its metrics are bound to {@code stats}' registry) */
+  public ImageService(Upstreams upstreams, Storage store, TagStore tags, SquashRecords records,
+      SquashLeases leases, Executor io, Executor squashPool, long maxUncompressedBytes, ProxyStats stats,
+      RefusedImages refused) {
+    this.refused = refused;
+    refused.bindTo(stats.registry());
     this.upstreams = upstreams;
     this.store = store;
     this.leases = leases;
@@ -124,6 +135,10 @@ public final class ImageService {
 
   public ProxyStats stats() {
     return stats;
+  }
+
+  public RefusedImages refused() {
+    return refused;
   }
 
   /** A manifest by tag or digest, squashed according to the route's rule. */
@@ -327,8 +342,8 @@ public final class ImageService {
     if (!isImageManifest(source.mediaType())) {
       return CompletableFuture.completedFuture(source);
     }
-    return squashes.get(key, (k, ex) -> CompletableFuture.supplyAsync(() -> squashImage(route, source, null),
-        squashPool));
+    return squashes.get(key, (k, ex) -> CompletableFuture.supplyAsync(
+        () -> refused.remembering(route, source.digest(), () -> squashImage(route, source, null)), squashPool));
   }
 
   private static boolean isImageManifest(String mediaType) {
@@ -387,7 +402,8 @@ public final class ImageService {
         .thenCompose(child -> {
           SquashKey key = new SquashKey(route.upstream().name(), route.repository(), child.digest(), route.rule());
           return squashes.get(key, (k, ex) -> CompletableFuture.supplyAsync(
-              () -> squashImage(route, child, platform), squashPool));
+              () -> refused.remembering(route, child.digest(), () -> squashImage(route, child, platform)),
+              squashPool));
         })
         .thenApply(squashed -> {
           if (squashed.digest().equals(d.digest())) {

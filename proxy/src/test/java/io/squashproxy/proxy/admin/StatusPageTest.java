@@ -56,7 +56,7 @@ class StatusPageTest {
       h.advance(java.time.Duration.ofMinutes(6));
       h.service.manifest(h.route("team/moved"), "1").join();
 
-      String html = new StatusPage(h.records, h.tags, h.store, h.stats).render();
+      String html = new StatusPage(h.records, h.tags, h.store, h.stats, h.service.refused()).render();
       List<String> rows = ROW.matcher(html).results().map(m -> m.group(1) + " | " + m.group(2)).sorted().toList();
       assertEquals(List.of(
           "up/team/moved:1 | ",

@@ -4,11 +4,13 @@ import com.github.benmanes.caffeine.cache.Ticker;
 import io.squashproxy.core.layer.Compression;
 import io.squashproxy.proxy.service.ImageService;
 import io.squashproxy.proxy.service.ProxyStats;
+import io.squashproxy.proxy.service.RefusedImages;
 import io.squashproxy.proxy.service.Route;
 import io.squashproxy.proxy.service.Rules;
 import io.squashproxy.proxy.service.SquashRule;
 import io.squashproxy.proxy.service.Upstreams;
 import io.squashproxy.proxy.store.ContentStore;
+import io.squashproxy.proxy.store.SquashLeases;
 import io.squashproxy.proxy.store.SquashRecords;
 import io.squashproxy.proxy.store.TagStore;
 import io.squashproxy.proxy.upstream.UpstreamSettings;
@@ -54,7 +56,8 @@ public final class ProxyHarness implements AutoCloseable {
     UpstreamSettings settings = new UpstreamSettings(upstream.name(), java.net.URI.create("http://127.0.0.1:1"),
         null, true, null, null, null, null, null);
     this.upstreams = new Upstreams(List.of(settings), rules, s -> upstream);
-    this.service = new ImageService(upstreams, store, tags, records, io, squashPool, maxImageSize, stats);
+    this.service = new ImageService(upstreams, store, tags, records, SquashLeases.none(), io, squashPool,
+        maxImageSize, stats, new RefusedImages(ticker));
   }
 
   public ProxyHarness(InMemoryRegistry upstream, Path cacheDir) throws IOException {
