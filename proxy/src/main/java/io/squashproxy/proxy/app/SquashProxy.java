@@ -23,6 +23,7 @@ import io.squashproxy.proxy.service.Rules;
 import io.squashproxy.proxy.service.SquashRule;
 import io.squashproxy.proxy.service.Upstreams;
 import io.squashproxy.proxy.store.ContentStore;
+import io.squashproxy.proxy.store.LinkStore;
 import io.squashproxy.proxy.store.ObjectStore;
 import io.squashproxy.proxy.store.SquashLeases;
 import io.squashproxy.proxy.store.SquashRecords;
@@ -123,7 +124,7 @@ public final class SquashProxy implements AutoCloseable {
       SslContext ssl = sslContext(config);
       int idle = (int) Math.max(1, config.limits().idleTimeout().toSeconds());
       RequestMetrics requestMetrics = new RequestMetrics(meters, config.logging().accessLog());
-      AccessControl access = accessControl(config, upstreams, records, io, ticker);
+      AccessControl access = accessControl(config, upstreams, records, shared, io, ticker);
       if (access != null) {
         access.withMetrics(requestMetrics);
       }
@@ -180,13 +181,14 @@ public final class SquashProxy implements AutoCloseable {
 
   /** The {@code auth} section as a running access control, or null without one. */
   private static AccessControl accessControl(ProxyConfig config, Upstreams upstreams, SquashRecords records,
-      ExecutorService io, Ticker ticker) throws IOException {
+      ObjectStore shared, ExecutorService io, Ticker ticker) throws IOException {
     if (config.auth() == null) {
       return null;
     }
     ContentLinks.Origins origins = d -> records.byManifest(d).or(() -> records.byBlob(d))
         .map(r -> new ContentLinks.Origin(r.upstream(), r.repository(), r.source()));
-    return AccessControl.create(config.auth(), upstreams, origins, io, ticker, java.time.Clock.systemUTC());
+    LinkStore links = new LinkStore(config.cache().directory(), shared, AccessControl.MAX_LINKS);
+    return AccessControl.create(config.auth(), upstreams, origins, links, io, ticker, java.time.Clock.systemUTC());
   }
 
   @Override
