@@ -209,11 +209,22 @@ public final class ImageService {
     if (made.isPresent()) {
       SquashRecord r = made.get();
       return sourceManifest(route, r.source())
-          .thenCompose(source -> produce(route, source))
+          .thenCompose(source -> produce(route, source).thenCompose(m -> store.hasBlob(digest)
+              ? CompletableFuture.completedFuture(m) : squashAgain(route, source)))
           .thenApply(m -> store.blob(digest).orElseThrow(() -> new RegistryException(ErrorCode.BLOB_UNKNOWN,
               "blob " + digest + " could not be made again")));
     }
     return ensureBlob(route, digest);
+  }
+
+  /**
+   * The squash of {@code source} done anew: the single-flight cache still held the earlier squash, whose
+   * output was evicted since (cache.maxSize or cache.minFreeSpace).
+   */
+  private CompletableFuture<ServedManifest> squashAgain(Route route, ServedManifest source) {
+    squashes.synchronous().invalidate(new SquashKey(route.upstream().name(), route.repository(), source.digest(),
+        route.rule()));
+    return produce(route, source);
   }
 
   /** One page of the upstream tag list. */
