@@ -100,7 +100,7 @@ public final class SquashProxy implements AutoCloseable {
               : page.get().render())), 1);
       Path dir = config.cache().directory();
       ContentStore local = new ContentStore(dir, config.cache().maxSize().bytes(),
-          config.cache().memoryEntries(), io);
+          config.cache().memoryEntries(), config.cache().minFreeSpace()::of, io);
       local.open();
       shared = sharedStore(config.storage().s3());
       // With a shared store the local directory is a bounded read-through tier in front of it.
