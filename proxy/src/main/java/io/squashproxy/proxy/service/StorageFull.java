@@ -13,6 +13,9 @@ public final class StorageFull {
 
   public static boolean causedBy(Throwable t) {
     for (Throwable e = t; e != null; e = e.getCause() == e ? null : e.getCause()) {
+      if (e instanceof java.nio.file.NoSuchFileException) {
+        return true; // a cache file deleted (evicted) between its lookup and its opening: the same case
+      }
       if (e instanceof IOException && e.getMessage() != null) {
         String m = e.getMessage().toLowerCase(Locale.ROOT);
         // "left the cache": a layer a squash was about to read was evicted to keep cache.minFreeSpace free;
