@@ -37,8 +37,13 @@ public record ProxyConfig(
   public record Upstream(String name, String url, String prefix, Boolean dockerHub, String username,
       String password, String credentialHelper) {}
 
-  /** @param memoryEntries how many manifests to keep in memory besides on disk */
-  public record Cache(Path directory, ByteSize maxSize, Duration tagTtl, Integer memoryEntries) {}
+  /**
+   * @param memoryEntries how many manifests to keep in memory besides on disk
+   * @param minFreeSpace free space to keep on the cache's file system: below it the least recently used blobs
+   *     are evicted, whatever {@code maxSize} allows
+   */
+  public record Cache(Path directory, ByteSize maxSize, Duration tagTtl, Integer memoryEntries,
+      FreeSpace minFreeSpace) {}
 
   public record Squash(List<Rule> rules) {}
 
@@ -148,7 +153,7 @@ public record ProxyConfig(
     List<Upstream> ups = upstreams == null || upstreams.isEmpty()
         ? List.of(new Upstream("docker.io", DOCKER_HUB_URL, null, true, null, null, null))
         : upstreams.stream().map(ProxyConfig::upstreamDefaults).toList();
-    Cache c = cache == null ? new Cache(null, null, null, null) : cache;
+    Cache c = cache == null ? new Cache(null, null, null, null, null) : cache;
     Squash s = squash == null || squash.rules() == null || squash.rules().isEmpty()
         ? new Squash(List.of(new Rule("**", DEFAULT_MODE, null, null, "gzip:6", List.of())))
         : squash;
@@ -163,7 +168,8 @@ public record ProxyConfig(
         new Cache(c.directory() == null ? Path.of("data") : c.directory(),
             c.maxSize() == null ? new ByteSize(20L << 30) : c.maxSize(),
             c.tagTtl() == null ? Duration.ofMinutes(5) : c.tagTtl(),
-            c.memoryEntries() == null ? 10_000 : c.memoryEntries()),
+            c.memoryEntries() == null ? 10_000 : c.memoryEntries(),
+            c.minFreeSpace() == null ? FreeSpace.parse("5%") : c.minFreeSpace()),
         s,
         new Limits(
             l.concurrentSquashes() == null ? Math.max(1, Runtime.getRuntime().availableProcessors() / 2)
@@ -311,6 +317,9 @@ public record ProxyConfig(
     }
     if (cache.maxSize().bytes() < (1 << 20)) {
       out.add("cache.maxSize: must be at least 1MiB");
+    }
+    if (cache.minFreeSpace() != null && (cache.minFreeSpace().percent() < 0 || cache.minFreeSpace().percent() > 90)) {
+      out.add("cache.minFreeSpace: a share must be between 0% and 90%");
     }
     if (storage != null && storage.s3() != null) {
       S3 s3 = storage.s3();

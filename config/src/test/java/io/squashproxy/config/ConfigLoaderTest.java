@@ -35,6 +35,10 @@ class ConfigLoaderTest {
     assertEquals(1L << 20, c.squash().rules().get(0).wasteSlack().bytes());
     assertEquals(1.0, c.squash().rules().get(0).wasteSlackPercent());
     assertEquals(20L << 30, c.cache().maxSize().bytes());
+    assertEquals(5.0, c.cache().minFreeSpace().percent());
+    assertEquals(50, c.cache().minFreeSpace().of(1000));
+    assertEquals(2L << 30, ConfigLoader.parse("cache: {minFreeSpace: 2GiB}", "x.yaml", Map.of()).cache()
+        .minFreeSpace().of(1L << 40));
     assertEquals(Duration.ofMinutes(5), c.cache().tagTtl());
   }
 
@@ -58,6 +62,8 @@ class ConfigLoaderTest {
       "listen: 1.2.3.4:5000\\nbogus: 1                            | x.yaml line 2: bogus: unknown key 'bogus'",
       "cache:\\n  directory: /d\\n  maxSise: 1GiB                 | x.yaml line 3: cache.maxSise: unknown key 'maxSise'",
       "cache:\\n  maxSize: lots                                 | x.yaml line 2: cache.maxSize: invalid size 'lots'",
+      "cache:\\n  minFreeSpace: lots                            | x.yaml line 2: cache.minFreeSpace: invalid size 'lots'",
+      "cache:\\n  minFreeSpace: 95%                             | x.yaml line 2: cache.minFreeSpace: a share must be between 0% and 90%",
       "cache:\\n  tagTtl: soon                                  | x.yaml line 2: cache.tagTtl: invalid duration 'soon'",
       "limits:\\n  concurrentSquashes: many                      | x.yaml line 2: limits.concurrentSquashes",
       "upstreams:\\n  - url: ftp://x                             | x.yaml line 2: upstreams[0].url: must start with http",

@@ -65,5 +65,10 @@ public final class ProxyMeters {
     io.micrometer.core.instrument.FunctionCounter.builder("squash_proxy_cache_evictions", store,
             ContentStore::evictions).tag("type", "blob").description("blobs evicted by the size cap")
         .register(registry);
+    io.micrometer.core.instrument.FunctionCounter.builder("squash_proxy_cache_pressure_evictions", store,
+            ContentStore::pressureEvictions).tag("type", "blob")
+        .description("blobs evicted to keep cache.minFreeSpace free on the file system").register(registry);
+    Gauge.builder("squash_proxy_cache_free_bytes", store, ContentStore::freeBytes).baseUnit("bytes")
+        .description("free space on the cache's file system").register(registry);
   }
 }

@@ -82,7 +82,8 @@ public final class ServeCommand implements Callable<Integer> {
     }
     ProxyConfig.Cache cache = c.cache();
     if (cacheDir != null) {
-      cache = new ProxyConfig.Cache(cacheDir, cache.maxSize(), cache.tagTtl(), cache.memoryEntries());
+      cache = new ProxyConfig.Cache(cacheDir, cache.maxSize(), cache.tagTtl(), cache.memoryEntries(),
+          cache.minFreeSpace());
     }
     ProxyConfig out = new ProxyConfig(listen != null ? listen : c.listen(), c.tls(),
         adminListen != null ? new ProxyConfig.Admin(adminListen) : c.admin(), ups, cache, c.squash(),

@@ -20,11 +20,13 @@ import io.squashproxy.proxy.server.ProxyServer;
 import io.squashproxy.proxy.server.RegistryHandler;
 import io.squashproxy.proxy.service.ImageService;
 import io.squashproxy.proxy.service.ProxyStats;
+import io.squashproxy.proxy.service.RefusedImages;
 import io.squashproxy.proxy.service.Rules;
 import io.squashproxy.proxy.service.SquashRule;
 import io.squashproxy.proxy.service.Upstreams;
 import io.squashproxy.proxy.store.ContentStore;
 import io.squashproxy.proxy.store.LayerIndexFiles;
+import io.squashproxy.proxy.store.LinkStore;
 import io.squashproxy.proxy.store.ObjectStore;
 import io.squashproxy.proxy.store.SquashLeases;
 import io.squashproxy.proxy.store.SquashRecords;
@@ -109,7 +111,8 @@ public final class SquashProxy implements AutoCloseable {
         if (java.nio.file.Files.exists(dir) && !java.nio.file.Files.isDirectory(dir)) {
           throw new java.nio.file.FileAlreadyExistsException(dir.toString());
         }
-        local = new ContentStore(dir, config.cache().maxSize().bytes(), config.cache().memoryEntries(), io);
+        local = new ContentStore(dir, config.cache().maxSize().bytes(), config.cache().memoryEntries(),
+            config.cache().minFreeSpace()::of, io);
         local.open();
       } catch (IOException | java.io.UncheckedIOException e) {
         throw StartupErrors.path("cache directory", dir, "cache.directory or --cache-dir",
@@ -141,12 +144,12 @@ public final class SquashProxy implements AutoCloseable {
       FunctionCounter.builder("squash_proxy_layer_index_misses", indexes,
           LayerIndexFiles::misses).description("layers a squash had to read and index").register(meters);
       ImageService service = new ImageService(upstreams, store, tags, records, leases, indexes, io, squashPool,
-          config.limits().maxImageSize().bytes(), stats);
-      page.set(new StatusPage(records, stats, local));
+          config.limits().maxImageSize().bytes(), stats, new RefusedImages(ticker));
+      page.set(new StatusPage(records, tags, store, stats, service.refused()));
       SslContext ssl = sslContext(config);
       int idle = (int) Math.max(1, config.limits().idleTimeout().toSeconds());
       RequestMetrics requestMetrics = new RequestMetrics(meters, config.logging().accessLog());
-      AccessControl access = accessControl(config, upstreams, records, io, ticker);
+      AccessControl access = accessControl(config, upstreams, records, shared, io, ticker);
       if (access != null) {
         access.withMetrics(requestMetrics);
       }
@@ -206,14 +209,15 @@ public final class SquashProxy implements AutoCloseable {
 
   /** The {@code auth} section as a running access control, or null without one. */
   private static AccessControl accessControl(ProxyConfig config, Upstreams upstreams, SquashRecords records,
-      ExecutorService io, Ticker ticker) throws IOException {
+      ObjectStore shared, ExecutorService io, Ticker ticker) throws IOException {
     if (config.auth() == null) {
       return null;
     }
     ContentLinks.Origins origins = d -> records.byManifest(d).or(() -> records.byBlob(d))
         .map(r -> new ContentLinks.Origin(r.upstream(), r.repository(), r.source()));
     readable("htpasswd file", config.auth().htpasswd(), "auth.htpasswd");
-    return AccessControl.create(config.auth(), upstreams, origins, io, ticker, java.time.Clock.systemUTC());
+    LinkStore links = new LinkStore(config.cache().directory(), shared, AccessControl.MAX_LINKS);
+    return AccessControl.create(config.auth(), upstreams, origins, links, io, ticker, java.time.Clock.systemUTC());
   }
 
   @Override

@@ -75,6 +75,7 @@ public final class ImageService {
   private final long maxUncompressedBytes;
   private final ProxyStats stats;
   private final LayerIndexStore indexes;
+  private final RefusedImages refused;
   private final AsyncCache<SquashKey, ServedManifest> squashes;
   private final AsyncCache<BlobKey, StoredBlob> downloads;
   /**
@@ -108,14 +109,20 @@ public final class ImageService {
   /** @param leases claims on squashes shared with other replicas ({@link SquashLeases#none()} for one) */
   public ImageService(Upstreams upstreams, Storage store, TagStore tags, SquashRecords records,
       SquashLeases leases, Executor io, Executor squashPool, long maxUncompressedBytes, ProxyStats stats) {
-    this(upstreams, store, tags, records, leases, LayerIndexStore.NONE, io, squashPool, maxUncompressedBytes, stats);
+    this(upstreams, store, tags, records, leases, LayerIndexStore.NONE, io, squashPool, maxUncompressedBytes, stats,
+        new RefusedImages(com.github.benmanes.caffeine.cache.Ticker.systemTicker()));
   }
 
-  /** @param indexes layer indexes kept between squashes (a shared base is read once for all its images) */
+  /**
+   * @param indexes layer indexes kept between squashes (a shared base is read once for all its images)
+   * @param refused the memory of broken images refused (its metrics are bound to {@code stats}' registry)
+   */
   public ImageService(Upstreams upstreams, Storage store, TagStore tags, SquashRecords records,
       SquashLeases leases, LayerIndexStore indexes, Executor io, Executor squashPool, long maxUncompressedBytes,
-      ProxyStats stats) {
+      ProxyStats stats, RefusedImages refused) {
     this.indexes = indexes;
+    this.refused = refused;
+    refused.bindTo(stats.registry());
     this.upstreams = upstreams;
     this.store = store;
     this.leases = leases;
@@ -138,6 +145,10 @@ public final class ImageService {
 
   public ProxyStats stats() {
     return stats;
+  }
+
+  public RefusedImages refused() {
+    return refused;
   }
 
   /** A manifest by tag or digest, squashed according to the route's rule. */
@@ -208,7 +219,8 @@ public final class ImageService {
     if (made.isPresent()) {
       SquashRecord r = made.get();
       return sourceManifest(route, r.source())
-          .thenCompose(source -> produce(route, source))
+          .thenCompose(source -> produce(route, source).thenCompose(m -> store.hasBlob(digest)
+              ? CompletableFuture.completedFuture(m) : squashAgain(route, source)))
           .thenApply(m -> store.blob(digest).orElseThrow(() -> new RegistryException(ErrorCode.BLOB_UNKNOWN,
               "blob " + digest + " could not be made again")));
     }
@@ -221,6 +233,16 @@ public final class ImageService {
    */
   public CompletableFuture<Referrers.Listing> referrers(Route route, Digest digest, String artifactType) {
     return referrers.list(route, digest, artifactType);
+  }
+
+  /**
+   * The squash of {@code source} done anew: the single-flight cache still held the earlier squash, whose
+   * output was evicted since (cache.maxSize or cache.minFreeSpace).
+   */
+  private CompletableFuture<ServedManifest> squashAgain(Route route, ServedManifest source) {
+    squashes.synchronous().invalidate(new SquashKey(route.upstream().name(), route.repository(), source.digest(),
+        route.rule()));
+    return produce(route, source);
   }
 
   /** One page of the upstream tag list. */
@@ -349,8 +371,8 @@ public final class ImageService {
     if (!isImageManifest(source.mediaType())) {
       return CompletableFuture.completedFuture(source);
     }
-    return squashes.get(key, (k, ex) -> CompletableFuture.supplyAsync(() -> squashImage(route, source, null),
-        squashPool));
+    return squashes.get(key, (k, ex) -> CompletableFuture.supplyAsync(
+        () -> refused.remembering(route, source.digest(), () -> squashImage(route, source, null)), squashPool));
   }
 
   private static boolean isImageManifest(String mediaType) {
@@ -409,7 +431,8 @@ public final class ImageService {
         .thenCompose(child -> {
           SquashKey key = new SquashKey(route.upstream().name(), route.repository(), child.digest(), route.rule());
           return squashes.get(key, (k, ex) -> CompletableFuture.supplyAsync(
-              () -> squashImage(route, child, platform), squashPool));
+              () -> refused.remembering(route, child.digest(), () -> squashImage(route, child, platform)),
+              squashPool));
         })
         .thenApply(squashed -> {
           if (squashed.digest().equals(d.digest())) {

@@ -4,9 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.squashproxy.core.digest.Digest;
 import io.squashproxy.proxy.service.ProxyStats;
+import io.squashproxy.proxy.service.RefusedImages;
 import io.squashproxy.proxy.store.ContentStore;
 import io.squashproxy.proxy.store.SquashRecords;
 import io.squashproxy.proxy.store.SquashRecords.SquashRecord;
+import io.squashproxy.proxy.store.TagStore;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -29,10 +31,15 @@ class StatusPageWasteTest {
         List.of(Digest.sha256("layer".getBytes())), 2, 32 << 20));
     Digest whole = Digest.sha256("whole".getBytes());
     records.put(new SquashRecord(whole, "up", "team/lean", whole, "auto", 2, 2, 4 << 20, 4 << 20, List.of(), 2, 0));
-    String html = new StatusPage(records, new ProxyStats(), store).render();
+    TagStore tags = new TagStore(dir, store.tmpDir(), java.time.Duration.ofMinutes(5),
+        com.github.benmanes.caffeine.cache.Ticker.systemTicker());
+    tags.open();
+    String html = new StatusPage(records, tags, store, new ProxyStats(),
+        new RefusedImages(com.github.benmanes.caffeine.cache.Ticker.systemTicker())).render();
     assertTrue(html.contains("1 squashed images cached, 1 kept as they are"), html);
     assertTrue(html.contains("<td>5 &rarr; 3</td><td>2</td><td>3 &rarr; 1</td><td>32.0 MiB</td>"), html);
     assertTrue(html.contains("<td>2 &rarr; 2</td><td>all</td><td>none</td><td>0 B</td>"), html);
+    assertTrue(html.contains("up/team/app@sha256:"), "rows name the image: " + html);
     assertTrue(html.contains("<th>Kept</th><th>Squashed</th><th>Waste found</th>"), html);
   }
 }

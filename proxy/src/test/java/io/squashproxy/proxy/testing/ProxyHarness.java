@@ -4,6 +4,7 @@ import com.github.benmanes.caffeine.cache.Ticker;
 import io.squashproxy.core.layer.Compression;
 import io.squashproxy.proxy.service.ImageService;
 import io.squashproxy.proxy.service.ProxyStats;
+import io.squashproxy.proxy.service.RefusedImages;
 import io.squashproxy.proxy.service.Route;
 import io.squashproxy.proxy.service.Rules;
 import io.squashproxy.proxy.service.SquashRule;
@@ -34,6 +35,7 @@ public final class ProxyHarness implements AutoCloseable {
   public final ImageService service;
   public final Upstreams upstreams;
   public final ProxyStats stats = new ProxyStats();
+  public final TagStore tags;
   public final SquashRecords records;
   public final LayerIndexFiles indexes;
 
@@ -48,7 +50,7 @@ public final class ProxyHarness implements AutoCloseable {
     this.cacheDir = cacheDir;
     this.store = new ContentStore(cacheDir, cacheBytes, Runnable::run);
     store.open();
-    TagStore tags = new TagStore(cacheDir, store.tmpDir(), Duration.ofMinutes(5), ticker);
+    this.tags = new TagStore(cacheDir, store.tmpDir(), Duration.ofMinutes(5), ticker);
     tags.open();
     this.records = new SquashRecords(cacheDir, store.tmpDir());
     records.open();
@@ -58,8 +60,8 @@ public final class ProxyHarness implements AutoCloseable {
     UpstreamSettings settings = new UpstreamSettings(upstream.name(), java.net.URI.create("http://127.0.0.1:1"),
         null, true, null, null, null, null, null);
     this.upstreams = new Upstreams(List.of(settings), rules, s -> upstream);
-    this.service = new ImageService(upstreams, store, tags, records, SquashLeases.none(),
-        indexes, io, squashPool, maxImageSize, stats);
+    this.service = new ImageService(upstreams, store, tags, records, SquashLeases.none(), indexes, io, squashPool,
+        maxImageSize, stats, new RefusedImages(ticker));
   }
 
   public ProxyHarness(InMemoryRegistry upstream, Path cacheDir) throws IOException {
