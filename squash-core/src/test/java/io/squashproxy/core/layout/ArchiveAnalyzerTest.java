@@ -100,6 +100,22 @@ class ArchiveAnalyzerTest {
   }
 
   @org.junit.jupiter.api.Test
+  void ociArchivesAreReadLikeTheirLayout() throws IOException {
+    List<byte[]> tars = List.of(layer().file("usr/lib", bytes(5_000, 1)).tar(),
+        layer().file("tmp/x", bytes(8_000, 2)).tar(), layer().whiteout("tmp/x").tar());
+    Path layout = dir.resolve("layout");
+    TestImages.writeOciLayout(layout, Map.of("app:2", List.of(new TestImages.OciImage(tars, "amd64"),
+        new TestImages.OciImage(tars.subList(0, 1), "arm64"))));
+    Path archive = dir.resolve("app.oci.tar");
+    TestImages.tarDirectory(layout, archive);
+    List<ArchiveAnalyzer.AnalyzedImage> images = new ArchiveAnalyzer().analyze(archive);
+    assertEquals(List.of("app:2 [linux/amd64]", "app:2 [linux/arm64]"),
+        images.stream().map(ArchiveAnalyzer.AnalyzedImage::name).toList());
+    assertEquals(8_000, images.get(0).analysis().wastedBytes());
+    assertEquals(0, images.get(1).analysis().wastedBytes());
+  }
+
+  @org.junit.jupiter.api.Test
   void aBrokenLayerIsNamedWithItsImage() throws IOException {
     Path archive = dir.resolve("broken.tar");
     List<byte[]> tars = List.of(layer().file("a", bytes(3_000, 1)).tar(), layer().file("b", bytes(3_000, 2)).tar());
