@@ -295,4 +295,4 @@ http_get "$ADMIN_PORT" /metrics 2>/dev/null \
 echo
 echo "demo result: layers $N_BEFORE -> $N_AFTER, compressed bytes $B_BEFORE -> $B_AFTER"
 
-[ "$N_AFTER" -eq 1 ] && [ "$B_AFTER" -lt "$B_BEFORE" ] || die "the image was not squashed (see above)"
+[ "$N_AFTER" -lt "$N_BEFORE" ] && [ "$B_AFTER" -lt "$B_BEFORE" ] || die "the image was not squashed (see above)"

@@ -22,8 +22,8 @@ import java.util.stream.Collectors;
 
 /**
  * Loads a YAML config: {@code ${VAR}} and {@code ${VAR:-default}} are replaced from the environment
- * first (for secrets), unknown keys and wrong types are refused, and every error names the file, the line
- * and the key.
+ * first (for secrets), unknown keys and wrong types are refused, and every error names the file, the key
+ * and the line and column where that key is written.
  */
 public final class ConfigLoader {
   private static final Pattern VARIABLE = Pattern.compile("\\$\\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?}");
@@ -59,11 +59,13 @@ public final class ConfigLoader {
     if (substituted.lines().allMatch(l -> l.isBlank() || l.stripLeading().startsWith("#"))) {
       return ProxyConfig.defaults();
     }
+    // Positions come from the text as written, so they match what the reader's editor shows.
+    YamlLines where = new YamlLines(text);
     ProxyConfig raw;
     try {
       raw = YAML.readValue(substituted, ProxyConfig.class);
     } catch (JsonMappingException e) {
-      throw new ConfigException(source + describe(e));
+      throw new ConfigException(source + describe(e, where));
     } catch (JsonProcessingException e) {
       JsonLocation loc = e.getLocation();
       throw new ConfigException(source + (loc == null ? "" : " line " + loc.getLineNr()) + ": invalid YAML: "
@@ -72,21 +74,21 @@ public final class ConfigLoader {
     ProxyConfig config = (raw == null ? ProxyConfig.defaults() : raw.withDefaults());
     var problems = config.problems();
     if (!problems.isEmpty()) {
-      YamlLines where = new YamlLines(substituted);
       String first = problems.get(0);
       int colon = first.indexOf(": ");
-      int line = colon < 0 ? -1 : where.lineOf(first.substring(0, colon));
-      throw new ConfigException(source + (line > 0 ? " line " + line : "") + ": " + String.join("; ", problems));
+      YamlLines.Position at = colon < 0 ? null : where.positionOf(first.substring(0, colon));
+      throw new ConfigException(source + (at == null ? "" : " " + at) + ": " + String.join("; ", problems));
     }
     return config;
   }
 
-  private static String describe(JsonMappingException e) {
+  private static String describe(JsonMappingException e, YamlLines where) {
     String key = e.getPath().stream()
         .map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
         .collect(Collectors.joining(".")).replace(".[", "[");
+    YamlLines.Position at = key.isEmpty() ? null : where.positionOf(key);
     JsonLocation loc = e.getLocation();
-    String line = loc == null || loc.getLineNr() < 0 ? "" : " line " + loc.getLineNr();
+    String line = at != null ? " " + at : loc == null || loc.getLineNr() < 0 ? "" : " line " + loc.getLineNr();
     String problem = e.getOriginalMessage();
     if (e instanceof com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException u) {
       problem = "unknown key '" + u.getPropertyName() + "'";

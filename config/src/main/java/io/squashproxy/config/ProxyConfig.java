@@ -56,25 +56,46 @@ public record ProxyConfig(
   public record Upstream(String name, String url, String prefix, Boolean dockerHub, String username,
       String password, String credentialHelper) {}
 
-  /** @param memoryEntries how many manifests to keep in memory besides on disk */
-  public record Cache(Path directory, ByteSize maxSize, Duration tagTtl, Integer memoryEntries) {}
+  /**
+   * @param memoryEntries how many manifests to keep in memory besides on disk
+   * @param minFreeSpace free space to keep on the cache's file system: below it the least recently used blobs
+   *     are evicted, whatever {@code maxSize} allows
+   */
+  public record Cache(Path directory, ByteSize maxSize, Duration tagTtl, Integer memoryEntries,
+      FreeSpace minFreeSpace) {}
 
   public record Squash(List<Rule> rules) {}
 
   /**
    * @param match repository glob ({@code *} within a component, {@code **} across)
-   * @param mode {@code off}, {@code all}, {@code keep} (with {@code keep}) or {@code base} (with {@code base})
+   * @param mode {@code auto} (the default), {@code off}, {@code all}, {@code keep} (with {@code keep}) or
+   *     {@code base} (with {@code base})
    * @param compression {@code gzip}, {@code gzip:LEVEL}, {@code zstd}, {@code zstd:LEVEL}
+   * @param wasteSlack with {@code auto}: wasted bytes a layer may carry and still be kept as it is
+   * @param wasteSlackPercent with {@code auto}: the same as a percentage of the layer's uncompressed size
+   *     (whichever of the two allows more)
    * @param squashWait the key {@code wait}: how long a pull of an image not squashed yet waits for its squash; past it the client gets
    *     the original image and the squash goes on in the background ({@link #DEFAULT_SQUASH_WAIT} if absent)
    */
   public record Rule(String match, String mode, Integer keep, String base, String compression,
-      List<String> platforms, @com.fasterxml.jackson.annotation.JsonProperty("wait") Duration squashWait) {
-    public Rule(String match, String mode, Integer keep, String base, String compression,
-        List<String> platforms) {
-      this(match, mode, keep, base, compression, platforms, null);
+      List<String> platforms, ByteSize wasteSlack, Double wasteSlackPercent,
+      @com.fasterxml.jackson.annotation.JsonProperty("wait") Duration squashWait) {
+
+    public Rule(String match, String mode, Integer keep, String base, String compression, List<String> platforms) {
+      this(match, mode, keep, base, compression, platforms, null, null, null);
+    }
+
+    /** This rule with another {@code wait}. */
+    public Rule withWait(Duration wait) {
+      return new Rule(match, mode, keep, base, compression, platforms, wasteSlack, wasteSlackPercent, wait);
     }
   }
+
+  /** Default of {@code squash.rules[].mode}, and what a repository that matches no rule gets. */
+  public static final String DEFAULT_MODE = "auto";
+  /** Defaults of {@code squash.rules[].wasteSlack} and {@code wasteSlackPercent}. */
+  public static final ByteSize DEFAULT_WASTE_SLACK = new ByteSize(1L << 20);
+  public static final double DEFAULT_WASTE_SLACK_PERCENT = 1.0;
 
   /**
    * @param connectTimeout to open a connection to an upstream
@@ -159,9 +180,9 @@ public record ProxyConfig(
     List<Upstream> ups = upstreams == null || upstreams.isEmpty()
         ? List.of(new Upstream("docker.io", DOCKER_HUB_URL, null, true, null, null, null))
         : upstreams.stream().map(ProxyConfig::upstreamDefaults).toList();
-    Cache c = cache == null ? new Cache(null, null, null, null) : cache;
+    Cache c = cache == null ? new Cache(null, null, null, null, null) : cache;
     Squash s = squash == null || squash.rules() == null || squash.rules().isEmpty()
-        ? new Squash(List.of(new Rule("**", "all", null, null, "gzip:6", List.of())))
+        ? new Squash(List.of(new Rule("**", DEFAULT_MODE, null, null, "gzip:6", List.of())))
         : squash;
     Limits l = limits == null ? new Limits(null, null, null, null, null, null, null) : limits;
     Retry r = l.retry() == null ? new Retry(null, null, null, null, null) : l.retry();
@@ -177,7 +198,8 @@ public record ProxyConfig(
         new Cache(c.directory() == null ? Path.of("data") : c.directory(),
             c.maxSize() == null ? new ByteSize(20L << 30) : c.maxSize(),
             c.tagTtl() == null ? Duration.ofMinutes(5) : c.tagTtl(),
-            c.memoryEntries() == null ? 10_000 : c.memoryEntries()),
+            c.memoryEntries() == null ? 10_000 : c.memoryEntries(),
+            c.minFreeSpace() == null ? FreeSpace.parse("5%") : c.minFreeSpace()),
         s,
         new Limits(
             l.concurrentSquashes() == null ? Math.max(1, Runtime.getRuntime().availableProcessors() / 2)
@@ -293,9 +315,16 @@ public record ProxyConfig(
       if (r.match() == null || r.match().isBlank()) {
         out.add(k + ".match: required");
       }
-      String mode = r.mode() == null ? "all" : r.mode();
+      String mode = r.mode() == null ? DEFAULT_MODE : r.mode();
+      if (!mode.equals("auto") && (r.wasteSlack() != null || r.wasteSlackPercent() != null)) {
+        out.add(k + (r.wasteSlack() != null ? ".wasteSlack" : ".wasteSlackPercent")
+            + ": only mode auto tolerates waste (this rule is mode " + mode + ")");
+      }
+      if (r.wasteSlackPercent() != null && !(r.wasteSlackPercent() >= 0 && r.wasteSlackPercent() <= 100)) {
+        out.add(k + ".wasteSlackPercent: must be between 0 and 100, not " + r.wasteSlackPercent());
+      }
       switch (mode) {
-        case "off", "all" -> { }
+        case "off", "all", "auto" -> { }
         case "keep" -> {
           if (r.keep() == null || r.keep() < 1) {
             out.add(k + ".keep: mode keep needs keep >= 1");
@@ -306,7 +335,7 @@ public record ProxyConfig(
             out.add(k + ".base: mode base needs a base image");
           }
         }
-        default -> out.add(k + ".mode: must be off, all, keep or base, not " + mode);
+        default -> out.add(k + ".mode: must be auto, off, all, keep or base, not " + mode);
       }
       if (r.compression() != null && !r.compression().matches("(gzip|zstd)(:\\d+)?")) {
         out.add(k + ".compression: must be gzip, gzip:LEVEL, zstd or zstd:LEVEL, not " + r.compression());
@@ -330,6 +359,9 @@ public record ProxyConfig(
     }
     if (cache.maxSize().bytes() < (1 << 20)) {
       out.add("cache.maxSize: must be at least 1MiB");
+    }
+    if (cache.minFreeSpace() != null && (cache.minFreeSpace().percent() < 0 || cache.minFreeSpace().percent() > 90)) {
+      out.add("cache.minFreeSpace: a share must be between 0% and 90%");
     }
     if (storage != null && storage.s3() != null) {
       S3 s3 = storage.s3();

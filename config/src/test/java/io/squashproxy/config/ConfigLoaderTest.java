@@ -25,14 +25,20 @@ class ConfigLoaderTest {
   }
 
   @Test
-  void theDefaultSampleIsADockerHubMirrorThatSquashesEverything() throws Exception {
+  void theDefaultSampleIsADockerHubMirrorThatSquashesWhatWastesBytes() throws Exception {
     ProxyConfig c = ConfigLoader.load(Path.of("squash-proxy.yaml"), Map.of());
     assertEquals(ProxyConfig.DOCKER_HUB_URL, c.upstreams().get(0).url());
     assertTrue(c.upstreams().get(0).dockerHub());
     assertEquals(Path.of("./data"), c.cache().directory());
     assertEquals("**", c.squash().rules().get(0).match());
-    assertEquals("all", c.squash().rules().get(0).mode());
+    assertEquals("auto", c.squash().rules().get(0).mode());
+    assertEquals(1L << 20, c.squash().rules().get(0).wasteSlack().bytes());
+    assertEquals(1.0, c.squash().rules().get(0).wasteSlackPercent());
     assertEquals(20L << 30, c.cache().maxSize().bytes());
+    assertEquals(5.0, c.cache().minFreeSpace().percent());
+    assertEquals(50, c.cache().minFreeSpace().of(1000));
+    assertEquals(2L << 30, ConfigLoader.parse("cache: {minFreeSpace: 2GiB}", "x.yaml", Map.of()).cache()
+        .minFreeSpace().of(1L << 40));
     assertEquals(Duration.ofMinutes(5), c.cache().tagTtl());
     assertEquals(ProxyConfig.DEFAULT_SQUASH_WAIT, c.squash().rules().get(0).squashWait());
   }
@@ -66,11 +72,16 @@ class ConfigLoaderTest {
       "listen: 1.2.3.4:5000\\nbogus: 1                            | x.yaml line 2: bogus: unknown key 'bogus'",
       "cache:\\n  directory: /d\\n  maxSise: 1GiB                 | x.yaml line 3: cache.maxSise: unknown key 'maxSise'",
       "cache:\\n  maxSize: lots                                 | x.yaml line 2: cache.maxSize: invalid size 'lots'",
+      "cache:\\n  minFreeSpace: lots                            | x.yaml line 2: cache.minFreeSpace: invalid size 'lots'",
+      "cache:\\n  minFreeSpace: 95%                             | x.yaml line 2: cache.minFreeSpace: a share must be between 0% and 90%",
       "cache:\\n  tagTtl: soon                                  | x.yaml line 2: cache.tagTtl: invalid duration 'soon'",
       "limits:\\n  concurrentSquashes: many                      | x.yaml line 2: limits.concurrentSquashes",
       "upstreams:\\n  - url: ftp://x                             | x.yaml line 2: upstreams[0].url: must start with http",
       "squash:\\n  rules:\\n    - match: a\\n      mode: keep      | x.yaml line 3: squash.rules[0].keep: mode keep needs keep >= 1",
-      "squash:\\n  rules:\\n    - match: a\\n    - match: b\\n      mode: fold | x.yaml line 5: squash.rules[1].mode: must be off, all, keep or base",
+      "squash:\\n  rules:\\n    - match: a\\n    - match: b\\n      mode: fold | x.yaml line 5: squash.rules[1].mode: must be auto, off, all, keep or base",
+      "squash:\\n  rules:\\n    - match: a\\n      mode: all\\n      wasteSlack: 1MiB | x.yaml line 5: squash.rules[0].wasteSlack: only mode auto tolerates waste",
+      "squash:\\n  rules:\\n    - match: a\\n      wasteSlackPercent: 150 | x.yaml line 4: squash.rules[0].wasteSlackPercent: must be between 0 and 100",
+      "squash:\\n  rules:\\n    - match: a\\n      wasteSlack: -1MiB | x.yaml line 4: squash.rules[0].wasteSlack",
       "squash:\\n  rules:\\n    - match: a\\n      compression: gzip:12 | x.yaml line 4: squash.rules[0].compression: level must be 1..9",
       "cache:\\n  directory: /d\\nlisten: nowhere                | x.yaml line 3: listen: expected HOST:PORT",
       "upstreams:\\n  - url: http://a\\n    password: ${PW}       | x.yaml line 3: environment variable PW is not set",
@@ -92,7 +103,42 @@ class ConfigLoaderTest {
   void badConfigsAreRefusedNamingLineAndKey(String yaml, String expected) {
     ConfigException e = assertThrows(ConfigException.class,
         () -> ConfigLoader.parse(yaml.replace("\\n", "\n"), "x.yaml", Map.of()));
-    assertTrue(e.getMessage().contains(expected.trim()), e.getMessage());
+    // Columns are checked in errorsPointAtTheKeysOwnLineAndColumn.
+    assertTrue(e.getMessage().replaceFirst(", column \\d+", "").contains(expected.trim()), e.getMessage());
+  }
+
+  /**
+   * Each error names the offending key's own line and column (Jackson's parser location is the token after
+   * it, often the next line): unknown keys, wrong types and invalid values, at the top, nested, in lists
+   * and in flow style.
+   */
+  @ParameterizedTest(name = "{0}")
+  @CsvSource(delimiter = '|', value = {
+      // unknown keys
+      "listenn: 1                                                  | line 1, column 1: listenn: unknown key 'listenn'",
+      "listen: 0.0.0.0:1\\nadmin:\\n  listenn: x\\ncache:\\n  directory: /d | line 3, column 3: admin.listenn: unknown key 'listenn'",
+      "limits:\\n  retry:\\n    tries: 3\\n    attempts: 2       | line 3, column 5: limits.retry.tries: unknown key 'tries'",
+      "upstreams:\\n  - url: http://a\\n    usrname: me\\n  - url: http://b | line 3, column 5: upstreams[0].usrname: unknown key 'usrname'",
+      "upstreams:\\n  - url: http://a\\n  - url: http://b\\n    prefx: b | line 4, column 5: upstreams[1].prefx: unknown key 'prefx'",
+      "squash:\\n  rules:\\n    - mach: a\\n      mode: all     | line 3, column 7: squash.rules[0].mach: unknown key 'mach'",
+      "upstreams:\\n- url: http://a\\n  usrname: me\\nlisten: 0.0.0.0:1 | line 3, column 3: upstreams[0].usrname: unknown key 'usrname'",
+      "limits:\\n  retry: {attempts: 2, tries: 3}                  | line 2, column 24: limits.retry.tries: unknown key 'tries'",
+      "storage: {s3: {bucket: b, regoin: x}}                       | line 1, column 27: storage.s3.regoin: unknown key 'regoin'",
+      // wrong types
+      "cache:\\n  memoryEntries: many\\n  directory: /d          | line 2, column 3: cache.memoryEntries: Cannot",
+      "upstreams:\\n  - url: http://a\\n    dockerHub: maybe\\n  - url: http://b | line 3, column 5: upstreams[0].dockerHub: Cannot",
+      "logging:\\n  json: [1]\\nlisten: 0.0.0.0:1                 | line 2, column 3: logging.json: Cannot",
+      // invalid values
+      "cache:\\n  maxSize: lots\\n  tagTtl: 5m                   | line 2, column 3: cache.maxSize: invalid size 'lots'",
+      "limits:\\n  retry:\\n    baseDelay: soon\\n    attempts: 2  | line 3, column 5: limits.retry.baseDelay: invalid duration 'soon'",
+      "admin:\\n  listen: nowhere\\nlisten: 0.0.0.0:1            | line 2, column 3: admin.listen: expected HOST:PORT, got nowhere",
+      "squash:\\n  rules:\\n    - match: a\\n    - match: b\\n      compression: gzip:12 | line 5, column 7: squash.rules[1].compression: level must be 1..9",
+      "auth:\\n  htpasswd: /h\\n  token:\\n    realm: http://x\\n  realm: \"\" | line 5, column 3: auth.realm: must be non-empty",
+  })
+  void errorsPointAtTheKeysOwnLineAndColumn(String yaml, String expected) {
+    ConfigException e = assertThrows(ConfigException.class,
+        () -> ConfigLoader.parse(yaml.replace("\\n", "\n"), "x.yaml", Map.of()));
+    assertTrue(e.getMessage().startsWith("x.yaml " + expected.trim()), e.getMessage());
   }
 
   @Test

@@ -62,11 +62,11 @@ class StorageConfigTest {
 
   @ParameterizedTest
   @CsvSource(delimiter = '|', value = {
-      "storage:\\n  s3:\\n    prefix: x                           | x.yaml line 2: storage.s3.bucket: required",
+      "storage:\\n  s3:\\n    prefix: x                           | x.yaml line 2, column 3: storage.s3.bucket: required",
       "storage:\\n  s3:\\n    bucket: b\\n    endpoint: minio:9000 | storage.s3.endpoint: must start with http",
       "storage:\\n  s3:\\n    bucket: b\\n    accessKeyId: a       | storage.s3.accessKeyId: accessKeyId and secretAccessKey go together",
       "storage:\\n  s3:\\n    bucket: b\\n    partSize: 1MiB       | storage.s3.partSize: must be at least 5MiB",
-      "storage:\\n  s3:\\n    bucket: b\\n    buckit: c            | x.yaml line 4: storage.s3.buckit: unknown key 'buckit'",
+      "storage:\\n  s3:\\n    bucket: b\\n    buckit: c            | x.yaml line 4, column 5: storage.s3.buckit: unknown key 'buckit'",
   })
   void badStorageConfigsAreRefusedNamingTheKey(String yaml, String expected) {
     ConfigException e = assertThrows(ConfigException.class,

@@ -206,6 +206,7 @@ class AccessControlTest {
             "    username: " + UPSTREAM_USER,
             "    password: ${UPSTREAM_PASSWORD}",
             "cache: { directory: " + s.dir("cache") + " }",
+            "squash: { rules: [ { match: '**', mode: all } ] }", // these small images waste nothing
             "logging: { accessLog: true }",
             "auth:",
             "  htpasswd: " + htpasswd,

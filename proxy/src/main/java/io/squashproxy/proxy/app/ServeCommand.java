@@ -11,13 +11,18 @@ import java.util.concurrent.CountDownLatch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** {@code serve}: runs the pull-through proxy until stopped. Flags override the config file. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
     description = "Runs the pull-through registry proxy that squashes images on pull.")
 public final class ServeCommand implements Callable<Integer> {
   private static final Logger LOG = LoggerFactory.getLogger(ServeCommand.class);
+
+  @Spec
+  CommandSpec spec;
 
   @Option(names = "--config", paramLabel = "FILE", description = "YAML config (default: built-in defaults).")
   Path config;
@@ -47,7 +52,8 @@ public final class ServeCommand implements Callable<Integer> {
       cfg = config == null ? ProxyConfig.defaults() : ConfigLoader.load(config);
       cfg = overridden(cfg);
     } catch (ConfigException e) {
-      System.err.println("squash-proxy: " + e.getMessage());
+      spec.commandLine().getErr().println("squash-proxy: " + e.getMessage());
+      spec.commandLine().getErr().flush();
       return 1;
     }
     LogSetup.apply(cfg.logging());
@@ -63,19 +69,25 @@ public final class ServeCommand implements Callable<Integer> {
     return 0;
   }
 
+  /** The one upstream {@code --upstream URL} names, called after its host and port. */
+  public static ProxyConfig.Upstream upstreamFlag(String url) throws ConfigException {
+    URI u = URI.create(url);
+    if (u.getHost() == null) {
+      throw new ConfigException("--upstream: not a URL: " + url);
+    }
+    return new ProxyConfig.Upstream(u.getHost() + (u.getPort() < 0 ? "" : ":" + u.getPort()), url, null, null,
+        null, null, null);
+  }
+
   private ProxyConfig overridden(ProxyConfig c) throws ConfigException {
     List<ProxyConfig.Upstream> ups = c.upstreams();
     if (upstream != null) {
-      URI u = URI.create(upstream);
-      if (u.getHost() == null) {
-        throw new ConfigException("--upstream: not a URL: " + upstream);
-      }
-      ups = List.of(new ProxyConfig.Upstream(u.getHost() + (u.getPort() < 0 ? "" : ":" + u.getPort()), upstream,
-          null, null, null, null, null));
+      ups = List.of(upstreamFlag(upstream));
     }
     ProxyConfig.Cache cache = c.cache();
     if (cacheDir != null) {
-      cache = new ProxyConfig.Cache(cacheDir, cache.maxSize(), cache.tagTtl(), cache.memoryEntries());
+      cache = new ProxyConfig.Cache(cacheDir, cache.maxSize(), cache.tagTtl(), cache.memoryEntries(),
+          cache.minFreeSpace());
     }
     ProxyConfig.Squash squash = c.squash();
     if (squashWait != null) {
@@ -86,8 +98,7 @@ public final class ServeCommand implements Callable<Integer> {
         throw new ConfigException("--squash-wait: not a duration: " + squashWait);
       }
       squash = new ProxyConfig.Squash(c.withDefaults().squash().rules().stream()
-          .map(r -> new ProxyConfig.Rule(r.match(), r.mode(), r.keep(), r.base(), r.compression(), r.platforms(),
-              wait)).toList());
+          .map(r -> r.withWait(wait)).toList());
     }
     ProxyConfig out = new ProxyConfig(listen != null ? listen : c.listen(), c.tls(),
         adminListen != null

@@ -1,10 +1,12 @@
 package io.squashproxy.proxy.app;
 
 import com.github.benmanes.caffeine.cache.Ticker;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
 import io.squashproxy.config.ProxyConfig;
 import io.squashproxy.core.layer.Compression;
+import io.squashproxy.core.squash.WasteSlack;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.squashproxy.proxy.admin.AdminHandler;
 import io.squashproxy.proxy.admin.AdminInitializer;
@@ -19,10 +21,13 @@ import io.squashproxy.proxy.server.ProxyServer;
 import io.squashproxy.proxy.server.RegistryHandler;
 import io.squashproxy.proxy.service.ImageService;
 import io.squashproxy.proxy.service.ProxyStats;
+import io.squashproxy.proxy.service.RefusedImages;
 import io.squashproxy.proxy.service.Rules;
 import io.squashproxy.proxy.service.SquashRule;
 import io.squashproxy.proxy.service.Upstreams;
 import io.squashproxy.proxy.store.ContentStore;
+import io.squashproxy.proxy.store.LayerIndexFiles;
+import io.squashproxy.proxy.store.LinkStore;
 import io.squashproxy.proxy.store.ObjectStore;
 import io.squashproxy.proxy.store.SquashLeases;
 import io.squashproxy.proxy.store.SquashRecords;
@@ -95,14 +100,27 @@ public final class SquashProxy implements AutoCloseable {
     try {
       // The admin listener comes up first, so /healthz answers and /readyz says "not yet" while the cache
       // index loads.
-      admin = ProxyServer.start(HostPort.parse(config.admin().listen()),
-          new AdminInitializer(() -> new AdminHandler(meters, ready::get, io, () -> page.get() == null
-              ? "<!DOCTYPE html><title>Squash Proxy</title><p>Loading the cache index&hellip;</p>"
-              : page.get().render(), ahead::get, notifications == null ? null : notifications.secret())), 1);
+      try {
+        admin = ProxyServer.start(HostPort.parse(config.admin().listen()),
+            new AdminInitializer(() -> new AdminHandler(meters, ready::get, io, () -> page.get() == null
+                ? "<!DOCTYPE html><title>Squash Proxy</title><p>Loading the cache index&hellip;</p>"
+                : page.get().render(), ahead::get, notifications == null ? null : notifications.secret())), 1);
+      } catch (IOException e) {
+        throw StartupErrors.listener("admin", config.admin().listen(), "admin.listen or --admin-listen", e);
+      }
       Path dir = config.cache().directory();
-      ContentStore local = new ContentStore(dir, config.cache().maxSize().bytes(),
-          config.cache().memoryEntries(), io);
-      local.open();
+      ContentStore local;
+      try {
+        if (java.nio.file.Files.exists(dir) && !java.nio.file.Files.isDirectory(dir)) {
+          throw new java.nio.file.FileAlreadyExistsException(dir.toString());
+        }
+        local = new ContentStore(dir, config.cache().maxSize().bytes(), config.cache().memoryEntries(),
+            config.cache().minFreeSpace()::of, io);
+        local.open();
+      } catch (IOException | java.io.UncheckedIOException e) {
+        throw StartupErrors.path("cache directory", dir, "cache.directory or --cache-dir",
+            e instanceof java.io.UncheckedIOException u ? u.getCause() : e);
+      }
       shared = sharedStore(config.storage().s3());
       // With a shared store the local directory is a bounded read-through tier in front of it.
       Storage store = shared == null ? local : new TieredStorage(local, shared);
@@ -119,16 +137,25 @@ public final class SquashProxy implements AutoCloseable {
       ProxyStats stats = new ProxyStats(meters);
       Upstreams upstreams = new Upstreams(settings, rules,
           upstreamFactory != null ? upstreamFactory : s -> jibUpstream(s, stats));
-      ImageService service = new ImageService(upstreams, store, tags, records, leases, io, squashPool,
-          config.limits().maxImageSize().bytes(), stats);
-      page.set(new StatusPage(records, stats, local, service.backgroundSquashes()));
+      // Layer indexes take at most a fiftieth of the cache (a few percent of a layer's size each, usually far less).
+      LayerIndexFiles indexes = new LayerIndexFiles(dir, local.tmpDir(),
+          Math.max(16L << 20, config.cache().maxSize().bytes() / 50), io).open();
+      local.onEvicted(indexes::layerEvicted);
+      FunctionCounter.builder("squash_proxy_layer_index_hits", indexes,
+          LayerIndexFiles::hits).description("layers a squash took from their index instead of reading them")
+          .register(meters);
+      FunctionCounter.builder("squash_proxy_layer_index_misses", indexes,
+          LayerIndexFiles::misses).description("layers a squash had to read and index").register(meters);
+      ImageService service = new ImageService(upstreams, store, tags, records, leases, indexes, io, squashPool,
+          config.limits().maxImageSize().bytes(), stats, new RefusedImages(ticker));
+      page.set(new StatusPage(records, tags, store, stats, service.refused(), service.backgroundSquashes()));
       if (notifications != null) {
         ahead.set(new SquashAhead(service, upstreams, notifications.queue(), meters));
       }
       SslContext ssl = sslContext(config);
       int idle = (int) Math.max(1, config.limits().idleTimeout().toSeconds());
       RequestMetrics requestMetrics = new RequestMetrics(meters, config.logging().accessLog());
-      AccessControl access = accessControl(config, upstreams, records, io, ticker);
+      AccessControl access = accessControl(config, upstreams, records, shared, io, ticker);
       if (access != null) {
         access.withMetrics(requestMetrics);
       }
@@ -139,9 +166,12 @@ public final class SquashProxy implements AutoCloseable {
       try {
         server = ProxyServer.start(HostPort.parse(config.listen()), init,
             Math.max(2, Runtime.getRuntime().availableProcessors()));
-      } catch (InterruptedException | RuntimeException e) {
+      } catch (IOException | InterruptedException | RuntimeException e) {
         if (access != null) {
           access.close();
+        }
+        if (e instanceof IOException bind) {
+          throw StartupErrors.listener("registry", config.listen(), "listen or --listen", bind);
         }
         throw e;
       }
@@ -185,13 +215,15 @@ public final class SquashProxy implements AutoCloseable {
 
   /** The {@code auth} section as a running access control, or null without one. */
   private static AccessControl accessControl(ProxyConfig config, Upstreams upstreams, SquashRecords records,
-      ExecutorService io, Ticker ticker) throws IOException {
+      ObjectStore shared, ExecutorService io, Ticker ticker) throws IOException {
     if (config.auth() == null) {
       return null;
     }
     ContentLinks.Origins origins = d -> records.byManifest(d).or(() -> records.byBlob(d))
         .map(r -> new ContentLinks.Origin(r.upstream(), r.repository(), r.source()));
-    return AccessControl.create(config.auth(), upstreams, origins, io, ticker, java.time.Clock.systemUTC());
+    readable("htpasswd file", config.auth().htpasswd(), "auth.htpasswd");
+    LinkStore links = new LinkStore(config.cache().directory(), shared, AccessControl.MAX_LINKS);
+    return AccessControl.create(config.auth(), upstreams, origins, links, io, ticker, java.time.Clock.systemUTC());
   }
 
   @Override
@@ -234,10 +266,16 @@ public final class SquashProxy implements AutoCloseable {
 
   static Rules rules(ProxyConfig config) {
     return new Rules(config.squash().rules().stream().map(r -> new SquashRule(r.match(),
-        SquashRule.Mode.valueOf((r.mode() == null ? "all" : r.mode()).toUpperCase(Locale.ROOT)),
+        SquashRule.Mode.valueOf((r.mode() == null ? ProxyConfig.DEFAULT_MODE : r.mode()).toUpperCase(Locale.ROOT)),
         r.keep() == null ? 0 : r.keep(), r.base(),
         r.compression() == null ? Compression.GZIP : Compression.parse(r.compression()),
-        r.platforms(), r.squashWait())).toList());
+        r.platforms(), slack(r), r.squashWait())).toList());
+  }
+
+  private static WasteSlack slack(ProxyConfig.Rule r) {
+    return new WasteSlack(
+        (r.wasteSlack() == null ? ProxyConfig.DEFAULT_WASTE_SLACK : r.wasteSlack()).bytes(),
+        r.wasteSlackPercent() == null ? ProxyConfig.DEFAULT_WASTE_SLACK_PERCENT : r.wasteSlackPercent());
   }
 
   static UpstreamSettings settings(ProxyConfig.Upstream u, ProxyConfig config) {
@@ -251,6 +289,13 @@ public final class SquashProxy implements AutoCloseable {
     return new RetryPolicy(r.attempts(), r.baseDelay(), r.maxDelay(), r.jitter(), r.maxRetryAfter());
   }
 
+  /** The configured upstreams with real clients, for commands that read images without serving them. */
+  public static Upstreams upstreams(ProxyConfig config) {
+    ProxyStats stats = new ProxyStats();
+    return new Upstreams(config.upstreams().stream().map(u -> settings(u, config)).toList(), rules(config),
+        s -> jibUpstream(s, stats));
+  }
+
   /** A real upstream whose retries are counted in {@code squash_proxy_upstream_retries_total}. */
   private static Upstream jibUpstream(UpstreamSettings s, ProxyStats stats) {
     return new JibUpstream(s, Retrier.of(s.retry(), reason -> stats.upstreamRetry(s.name(), reason)));
@@ -262,11 +307,9 @@ public final class SquashProxy implements AutoCloseable {
     }
     java.io.File cert = config.tls().cert().toFile();
     java.io.File key = config.tls().key().toFile();
-    for (java.io.File f : new java.io.File[] {cert, key}) {
-      if (!f.canRead()) {
-        throw new IOException("tls: cannot read " + f);
-      }
-    }
+    readable("TLS certificate", config.tls().cert(), "tls.cert");
+    readable("TLS key", config.tls().key(), "tls.key");
+    TlsKeyCheck.requireMatch(cert.toPath(), key.toPath());
     try {
       return SslContextBuilder.forServer(cert, key).build();
     } catch (IllegalArgumentException | javax.net.ssl.SSLException e) {
@@ -274,6 +317,15 @@ public final class SquashProxy implements AutoCloseable {
       throw new IOException("tls: cannot use " + cert + " with " + key + " (" + e.getMessage() + "). The key must "
           + "be an unencrypted PKCS#8 PEM ('BEGIN PRIVATE KEY'); convert one with "
           + "'openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.pk8' and the certificate must be a PEM chain", e);
+    }
+  }
+
+  /** Fails naming the file and its key unless {@code file} can be read (a directory cannot). */
+  private static void readable(String what, Path file, String setBy) throws IOException {
+    try (var in = java.nio.file.Files.newInputStream(file)) {
+      in.read();
+    } catch (IOException e) {
+      throw StartupErrors.path(what, file, setBy, e);
     }
   }
 

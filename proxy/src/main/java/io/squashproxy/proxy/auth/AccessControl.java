@@ -46,11 +46,16 @@ public final class AccessControl implements Closeable {
     this.bcryptPool = bcryptPool;
   }
 
+  /** Repository links kept in memory (and on disk: the log is rewritten past twice this many lines). */
+  public static final long MAX_LINKS = 1_000_000;
+
   /**
+   * @param linkStore where repository links outlive a restart and are shared (null: memory only)
    * @param io the pool for upstream confirmations (blocking)
    */
   public static AccessControl create(ProxyConfig.Auth auth, Upstreams upstreams, ContentLinks.Origins origins,
-      ExecutorService io, Ticker ticker, Clock clock) throws IOException {
+      io.squashproxy.proxy.store.LinkStore linkStore, ExecutorService io, Ticker ticker, Clock clock)
+      throws IOException {
     Htpasswd htpasswd = new Htpasswd(auth.htpasswd());
     // bcrypt is CPU work: a small pool of its own, so a burst of logins cannot starve upstream I/O.
     int threads = Math.max(1, Runtime.getRuntime().availableProcessors() / 2);
@@ -65,7 +70,8 @@ public final class AccessControl implements Closeable {
     return new AccessControl(auth.realm(), token, auth.token().realm(),
         new BasicCredentials(htpasswd, pool, ticker),
         new TokenService(auth.token().key(), auth.realm(), auth.token().expiry(), clock),
-        AccessRules.from(auth.access()), new ContentLinks(origins, io, 1_000_000), upstreams, pool);
+        AccessRules.from(auth.access()), new ContentLinks(origins, io, MAX_LINKS, linkStore).open(), upstreams,
+        pool);
   }
 
   /** Requests answered here (401, 403, tokens) count in these metrics and the access log too. */

@@ -25,6 +25,7 @@ import picocli.CommandLine.Spec;
     subcommands = {
         HelpCommand.class,
         SquashCommand.class,
+        AnalyzeCommand.class,
         ServeCommand.class,
         WarmCommand.class,
         // A new subcommand is one more line here.

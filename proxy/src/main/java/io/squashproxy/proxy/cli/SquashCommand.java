@@ -5,6 +5,7 @@ import io.squashproxy.core.layout.ArchiveListener;
 import io.squashproxy.core.layout.ArchiveOptions;
 import io.squashproxy.core.layout.ArchiveResult;
 import io.squashproxy.core.layout.ArchiveSquasher;
+import io.squashproxy.core.squash.WasteSlack;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -23,7 +24,8 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     sortOptions = false,
     description = {
-        "Squashes the layers of every image in an image archive into one layer.",
+        "Squashes the layers of every image in an image archive into one layer (--mode auto: only from the first",
+        "layer that wastes bytes, keeping the layers below shared).",
         "IN may be a docker-archive (docker save), an OCI image layout directory or an OCI archive "
             + "(a tar of a layout); OUT is written in the same format, all at once or not at all."})
 final class SquashCommand implements Callable<Integer> {
@@ -40,6 +42,22 @@ final class SquashCommand implements Callable<Integer> {
       description = "Where to write the squashed archive (an existing file is replaced; an OCI layout "
           + "needs a new or empty directory).")
   Path output;
+
+  enum Mode { all, auto }
+
+  @Option(names = "--mode", paramLabel = "MODE", defaultValue = "all",
+      description = "all: every layer into one (default); auto: keep each layer from the bottom while it wastes "
+          + "at most the slack, squash from the first that wastes more; an image that wastes nothing stays as it is.")
+  Mode mode;
+
+  @Option(names = "--waste-slack", paramLabel = "SIZE", converter = SizeConverter.class,
+      description = "With --mode auto: wasted bytes a kept layer may carry (default 1MiB).")
+  Long wasteSlack;
+
+  @Option(names = "--waste-slack-percent", paramLabel = "N",
+      description = "With --mode auto: the same as a share of the layer's uncompressed size, 0-100 (default 1); "
+          + "whichever of the two allows more applies.")
+  Double wasteSlackPercent;
 
   @Option(names = {"-k", "--keep-layers"}, paramLabel = "N", defaultValue = "0",
       description = "Keep the first N layers of each image as they are and squash the rest (default: ${DEFAULT-VALUE}).")
@@ -59,14 +77,46 @@ final class SquashCommand implements Callable<Integer> {
     if (keepLayers < 0) {
       throw new ParameterException(spec.commandLine(), "--keep-layers must be 0 or more, got " + keepLayers);
     }
+    if (mode != Mode.auto && (wasteSlack != null || wasteSlackPercent != null)) {
+      throw new ParameterException(spec.commandLine(), "--waste-slack and --waste-slack-percent go with --mode auto");
+    }
+    if (mode == Mode.auto && keepLayers != 0) {
+      throw new ParameterException(spec.commandLine(), "--keep-layers and --mode auto exclude each other: auto "
+          + "decides what to keep");
+    }
+    ArchiveOptions options = new ArchiveOptions(keepLayers, compression, Long.MAX_VALUE);
+    if (mode == Mode.auto) {
+      options = options.withAuto(slack(spec, wasteSlack, wasteSlackPercent, WasteSlack.DEFAULT));
+    }
     // Progress only for a person watching: in a pipe or a log it would be noise.
     ArchiveListener progress = System.console() != null ? new TerminalProgress(System.err) : ArchiveListener.NONE;
     LOG.info("Squashing {} into {}", input, output);
     ArchiveResult result = new ArchiveSquasher(progress)
-        .squash(input, output, new ArchiveOptions(keepLayers, compression, Long.MAX_VALUE), workDir);
+        .squash(input, output, options, workDir);
     ReportPrinter.print(spec.commandLine().getOut(), result);
     LOG.info("Wrote {} ({})", output, result.format());
     return Main.EXIT_OK;
+  }
+
+  /** The slack from the flags, each defaulting to {@code defaults}'; an impossible one is a usage error. */
+  static WasteSlack slack(CommandSpec spec, Long bytes, Double percent, WasteSlack defaults) {
+    try {
+      return new WasteSlack(bytes != null ? bytes : defaults.bytes(), percent != null ? percent : defaults.percent());
+    } catch (IllegalArgumentException e) {
+      throw new ParameterException(spec.commandLine(), e.getMessage());
+    }
+  }
+
+  /** Sizes as in the config ({@code 512KiB}, {@code 1MiB}, a plain number of bytes). */
+  static final class SizeConverter implements CommandLine.ITypeConverter<Long> {
+    @Override
+    public Long convert(String value) {
+      try {
+        return io.squashproxy.config.ByteSize.parse(value).bytes();
+      } catch (IllegalArgumentException e) {
+        throw new CommandLine.TypeConversionException(e.getMessage());
+      }
+    }
   }
 
   /** Turns a bad --compression value into a usage error (exit 2) with the parser's message. */

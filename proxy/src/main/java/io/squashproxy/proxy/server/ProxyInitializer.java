@@ -37,6 +37,14 @@ public final class ProxyInitializer extends ChannelInitializer<SocketChannel> {
     this.auth = auth;
   }
 
+  /** HTTP/1.1 in, whole requests out; the errors Netty answers on its own in the spec's envelope. */
+  static void addHttp(ChannelPipeline p, int idleSeconds) {
+    p.addLast("http", new HttpServerCodec(MAX_INITIAL_LINE, MAX_HEADER_SIZE, 8192));
+    p.addLast("codec-errors", new CodecErrors());
+    p.addLast("head-deadline", new RequestHeadDeadline(idleSeconds));
+    p.addLast("aggregate", new HttpObjectAggregator(MAX_CONTENT));
+  }
+
   @Override
   protected void initChannel(SocketChannel ch) {
     ChannelPipeline p = ch.pipeline();
@@ -44,9 +52,7 @@ public final class ProxyInitializer extends ChannelInitializer<SocketChannel> {
     if (ssl != null) {
       p.addLast("tls", ssl.newHandler(ch.alloc()));
     }
-    p.addLast("http", new HttpServerCodec(MAX_INITIAL_LINE, MAX_HEADER_SIZE, 8192));
-    p.addLast("head-deadline", new RequestHeadDeadline(idleSeconds));
-    p.addLast("aggregate", new HttpObjectAggregator(MAX_CONTENT));
+    addHttp(p, idleSeconds);
     if (ssl != null) {
       // Only TLS streams blobs in chunks; plain HTTP sends them as file regions (RegistryHandler's zeroCopy).
       p.addLast("chunked", new ChunkedWriteHandler());

@@ -13,6 +13,7 @@ import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 
 /**
@@ -31,8 +32,12 @@ public final class ProxyServer implements AutoCloseable {
     this.channel = channel;
   }
 
+  /**
+   * @throws IOException when the address cannot be bound (taken, not local, a privileged port), with the
+   *     transport's own text; callers name the listener and its setting
+   */
   public static ProxyServer start(InetSocketAddress address, ChannelInitializer<SocketChannel> initializer,
-      int threads) throws InterruptedException {
+      int threads) throws InterruptedException, IOException {
     boolean epoll = Epoll.isAvailable();
     IoHandlerFactory io = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
     EventLoopGroup boss = new MultiThreadIoEventLoopGroup(1, io);
@@ -46,10 +51,14 @@ public final class ProxyServer implements AutoCloseable {
           .childHandler(initializer)
           .bind(address).sync().channel();
       return new ProxyServer(boss, workers, ch);
-    } catch (InterruptedException | RuntimeException e) {
+    } catch (Exception e) {
       boss.shutdownGracefully();
       workers.shutdownGracefully();
-      throw e;
+      // sync() rethrows the bind failure as it is: an IOException the signature does not declare.
+      if (e instanceof IOException | e instanceof InterruptedException | e instanceof RuntimeException) {
+        throw e;
+      }
+      throw new IOException(e);
     }
   }
 

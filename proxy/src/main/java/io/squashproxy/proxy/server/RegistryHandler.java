@@ -144,6 +144,7 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
               .thenCompose(f -> f);
         }
         case TAGS -> tags(route, r, head);
+        case REFERRERS -> referrers(route, r, head);
         default -> throw new IllegalStateException(r.kind().toString());
       };
     } catch (RuntimeException e) {
@@ -363,6 +364,22 @@ public final class RegistryHandler extends SimpleChannelInboundHandler<FullHttpR
       if (page.link() != null) {
         resp.headers().set("Link",
             page.link().replace("/v2/" + route.repository() + "/", "/v2/" + route.clientName() + "/"));
+      }
+      return (ctx, keepAlive) -> send(ctx, resp, keepAlive);
+    });
+  }
+
+  /** {@code GET /v2/<name>/referrers/<digest>}: always an image index, empty when nothing refers to it. */
+  private CompletableFuture<Reply> referrers(Route route, V2Request r, boolean head) {
+    Digest digest = Digest.parse(r.reference());
+    return service.referrers(route, digest, r.param("artifactType")).thenApply(listing -> {
+      FullHttpResponse resp = Responses.bytes(HttpResponseStatus.OK, MediaTypes.OCI_INDEX, listing.index(), head);
+      if (listing.filtered()) {
+        resp.headers().set("OCI-Filters-Applied", "artifactType");
+      }
+      if (listing.link() != null) {
+        resp.headers().set("Link",
+            listing.link().replace("/v2/" + route.repository() + "/", "/v2/" + route.clientName() + "/"));
       }
       return (ctx, keepAlive) -> send(ctx, resp, keepAlive);
     });

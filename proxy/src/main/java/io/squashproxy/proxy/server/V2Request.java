@@ -9,17 +9,18 @@ import java.util.Map;
 
 /**
  * A request to the distribution API, parsed from its path: {@code /v2/}, {@code /v2/<name>/manifests/<ref>},
- * {@code /v2/<name>/blobs/<digest>}, {@code /v2/<name>/tags/list}. Names and references are checked against
+ * {@code /v2/<name>/blobs/<digest>}, {@code /v2/<name>/tags/list}, {@code /v2/<name>/referrers/<digest>}. Names and references are checked against
  * the spec's grammar here, before anything goes upstream.
  */
 public record V2Request(Kind kind, String name, String reference, Map<String, List<String>> query) {
 
-  public enum Kind { BASE, MANIFEST, BLOB, TAGS, UPLOAD }
+  public enum Kind { BASE, MANIFEST, BLOB, TAGS, REFERRERS, UPLOAD }
 
   private static final String MANIFESTS = "/manifests/";
   private static final String BLOBS = "/blobs/";
   private static final String TAGS = "/tags/list";
   private static final String UPLOADS = "/blobs/uploads";
+  private static final String REFERRERS = "/referrers/";
 
   /** Parses a request URI; throws {@link RegistryException} (NAME_INVALID, ...) or returns null for 404. */
   public static V2Request parse(String uri) {
@@ -42,6 +43,12 @@ public record V2Request(Kind kind, String name, String reference, Map<String, Li
     }
     if (rest.endsWith(TAGS)) {
       return checked(Kind.TAGS, rest.substring(0, rest.length() - TAGS.length()), null, q);
+    }
+    int rf = rest.lastIndexOf(REFERRERS);
+    if (rf > 0 && rest.indexOf('/', rf + REFERRERS.length()) < 0) {
+      String ref = rest.substring(rf + REFERRERS.length());
+      Names.digest(ref, ErrorCode.DIGEST_INVALID);
+      return checked(Kind.REFERRERS, rest.substring(0, rf), ref, q);
     }
     int m = rest.lastIndexOf(MANIFESTS);
     if (m > 0) {

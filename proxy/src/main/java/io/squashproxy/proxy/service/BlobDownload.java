@@ -6,6 +6,7 @@ import io.squashproxy.proxy.registry.ErrorCode;
 import io.squashproxy.proxy.registry.RegistryException;
 import io.squashproxy.proxy.store.ContentStore.StoredBlob;
 import io.squashproxy.proxy.store.Storage;
+import io.squashproxy.proxy.upstream.ScheduledRetries;
 import io.squashproxy.proxy.upstream.Upstream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -105,6 +106,10 @@ public final class BlobDownload {
       end();
       done.complete(stored);
     } catch (Throwable e) {
+      if (tmp == null && ScheduledRetries.isRetryLater(e)) {
+        // Upstream asked to wait (a 429) before anything was sent: the download runs again after the pause.
+        throw e instanceof RuntimeException re ? re : new CompletionException(e);
+      }
       fail(e);
       if (tmp != null) {
         try {

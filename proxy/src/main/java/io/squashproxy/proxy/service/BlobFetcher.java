@@ -3,6 +3,7 @@ package io.squashproxy.proxy.service;
 import io.squashproxy.core.digest.Digest;
 import io.squashproxy.proxy.store.ContentStore.StoredBlob;
 import io.squashproxy.proxy.store.Storage;
+import io.squashproxy.proxy.upstream.ScheduledRetries;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -61,19 +62,21 @@ final class BlobFetcher {
     BlobDownload d = running.computeIfAbsent(key, k -> created[0] = new BlobDownload(digest));
     if (created[0] != null) {
       d.done().whenComplete((b, e) -> running.remove(key, d));
-      try {
-        io.execute(() -> {
-          // Another download may have stored it between the caller's look and this one.
-          Optional<StoredBlob> local = store.blob(digest);
-          if (local.isPresent()) {
-            d.completeStored(local.get());
-          } else {
-            d.run(route, store, stats);
-          }
-        });
-      } catch (RejectedExecutionException e) {
-        d.fail(e);
-      }
+      // A retry's pause (a 429's Retry-After) holds no io thread: the task runs again after it.
+      ScheduledRetries.supplyAsync(() -> {
+        // Another download may have stored it between the caller's look and this one.
+        Optional<StoredBlob> local = store.blob(digest);
+        if (local.isPresent()) {
+          d.completeStored(local.get());
+        } else {
+          d.run(route, store, stats);
+        }
+        return null;
+      }, io).whenComplete((v, e) -> {
+        if (e != null && !d.done().isDone()) {
+          d.fail(e);
+        }
+      });
     }
     return d;
   }

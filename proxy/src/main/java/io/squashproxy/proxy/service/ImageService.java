@@ -16,6 +16,8 @@ import io.squashproxy.proxy.store.SquashRecords.SquashRecord;
 import io.squashproxy.proxy.store.Storage;
 import io.squashproxy.proxy.store.TagStore;
 import io.squashproxy.proxy.store.TagStore.TagRecord;
+import io.squashproxy.core.squash.LayerIndexStore;
+import io.squashproxy.proxy.upstream.ScheduledRetries;
 import io.squashproxy.proxy.upstream.Upstream;
 import java.io.IOException;
 import java.util.Optional;
@@ -55,6 +57,8 @@ public final class ImageService {
   private final BlobFetcher blobs;
   private final SquashOrchestrator squashes;
   private final BackgroundSquashes background;
+  private final Referrers referrers;
+  private final RefusedImages refused;
   /**
    * Answers already given, for {@link #cachedManifest}: what a fresh tag's source digest became under a
    * rule, and every manifest by its digest. Both are content-addressed (a source digest and a rule always
@@ -71,6 +75,20 @@ public final class ImageService {
   /** @param leases claims on squashes shared with other replicas ({@link SquashLeases#none()} for one) */
   public ImageService(Upstreams upstreams, Storage store, TagStore tags, SquashRecords records,
       SquashLeases leases, Executor io, Executor squashPool, long maxUncompressedBytes, ProxyStats stats) {
+    this(upstreams, store, tags, records, leases, LayerIndexStore.NONE, io, squashPool, maxUncompressedBytes, stats,
+        new RefusedImages(com.github.benmanes.caffeine.cache.Ticker.systemTicker()));
+  }
+
+  /**
+   * @param indexes layer indexes kept between squashes (a shared base is read once for all its images)
+   * @param refused the memory of broken images refused (its metrics are bound to {@code stats}' registry)
+   */
+  public ImageService(Upstreams upstreams, Storage store, TagStore tags, SquashRecords records,
+      SquashLeases leases, LayerIndexStore indexes, Executor io, Executor squashPool, long maxUncompressedBytes,
+      ProxyStats stats, RefusedImages refused) {
+    this.refused = refused;
+    refused.bindTo(stats.registry());
+    this.referrers = new Referrers(io, d -> records.byManifest(d).map(SquashRecord::source).orElse(d));
     this.store = store;
     this.tags = tags;
     this.records = records;
@@ -79,15 +97,20 @@ public final class ImageService {
     this.resolver = new TagResolver(store, tags, io, stats);
     this.blobs = new BlobFetcher(store, io, stats);
     this.background = new BackgroundSquashes(stats.registry());
-    this.squashes = new SquashOrchestrator(resolver, blobs, new SquashRunner(store, records, stats),
+    this.squashes = new SquashOrchestrator(resolver, blobs, new SquashRunner(store, records, stats, indexes),
         new BaseImageLayers(upstreams, resolver, store), store, records, leases, io, squashPool,
-        maxUncompressedBytes, stats, background);
+        maxUncompressedBytes, stats, background, refused);
     this.servedBySource = Caffeine.newBuilder().maximumSize(10_000).executor(io).build();
     this.servedByDigest = Caffeine.newBuilder().maximumSize(10_000).executor(io).build();
   }
 
   public ProxyStats stats() {
     return stats;
+  }
+
+  /** Broken images refused lately, for the status page. */
+  public RefusedImages refused() {
+    return refused;
   }
 
   /** Squashes no client waits for any more, for the status page. */
@@ -165,7 +188,13 @@ public final class ImageService {
     if (made.isPresent()) {
       SquashRecord r = made.get();
       return resolver.sourceManifest(route, r.source())
-          .thenCompose(source -> squashes.produce(route, source))
+          .thenCompose(source -> squashes.produce(route, source).thenCompose(m -> {
+            if (store.hasBlob(digest)) {
+              return CompletableFuture.completedFuture(m);
+            }
+            squashes.forget(route, source); // the remembered squash's output was evicted since: squash again
+            return squashes.produce(route, source);
+          }))
           .thenApply(m -> store.blob(digest).orElseThrow(() -> new RegistryException(ErrorCode.BLOB_UNKNOWN,
               "blob " + digest + " could not be made again")));
     }
@@ -214,9 +243,17 @@ public final class ImageService {
         .thenCompose(source -> squashes.produce(route, source));
   }
 
+  /**
+   * The referrers of {@code digest} as an image index (see {@link Referrers}; a squashed digest has those of
+   * its source), with whether {@code artifactType} was applied and upstream's pagination link.
+   */
+  public CompletableFuture<Referrers.Listing> referrers(Route route, Digest digest, String artifactType) {
+    return referrers.list(route, digest, artifactType);
+  }
+
   /** One page of the upstream tag list. */
   public CompletableFuture<Upstream.TagPage> tags(Route route, Integer n, String last) {
-    return CompletableFuture.supplyAsync(() -> {
+    return ScheduledRetries.supplyAsync(() -> {
       try {
         return route.upstream().tags(route.repository(), n, last).orElseThrow(() -> new RegistryException(
             ErrorCode.NAME_UNKNOWN, "repository " + route.clientName() + " is not known upstream"));

@@ -44,7 +44,9 @@ public final class ProxyStats {
     bytes("squash_proxy_squash_input", "compressed layer bytes of the images squashed", squashBytesIn);
     bytes("squash_proxy_squash_output", "compressed layer bytes of the squashed images", squashBytesOut);
     FunctionCounter.builder("squash_proxy_squash_saved", this,
-            s -> s.squashBytesIn.doubleValue() - s.squashBytesOut.doubleValue())
+            // Never negative: squashes of incompressible layers can come out larger, and a negative counter
+            // fails the whole /metrics scrape.
+            s -> Math.max(0, s.squashBytesIn.doubleValue() - s.squashBytesOut.doubleValue()))
         .description("compressed bytes the squashes removed").baseUnit("bytes").register(registry);
     Gauge.builder("squash_proxy_squashes_in_flight", squashesInFlight, LongAdder::doubleValue)
         .description("squashes running now").register(registry);

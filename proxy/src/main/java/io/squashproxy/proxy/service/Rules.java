@@ -2,7 +2,7 @@ package io.squashproxy.proxy.service;
 
 import java.util.List;
 
-/** Squash rules in order; the first whose glob matches wins, and no match means "squash all". */
+/** Squash rules in order; the first whose glob matches wins, and no match means {@code auto}. */
 public record Rules(List<SquashRule> rules) {
   public Rules {
     rules = List.copyOf(rules);
@@ -18,6 +18,6 @@ public record Rules(List<SquashRule> rules) {
         return r;
       }
     }
-    return SquashRule.all("**");
+    return SquashRule.auto("**");
   }
 }

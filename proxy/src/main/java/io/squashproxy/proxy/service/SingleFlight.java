@@ -2,6 +2,7 @@ package io.squashproxy.proxy.service;
 
 import com.github.benmanes.caffeine.cache.AsyncCache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+import io.squashproxy.proxy.upstream.ScheduledRetries;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.function.Supplier;
@@ -23,7 +24,7 @@ final class SingleFlight {
   /** Joins the lookup running for {@code key}, or starts {@code fetch} on the io pool. */
   @SuppressWarnings("unchecked")
   <T> CompletableFuture<T> get(Object key, Supplier<T> fetch) {
-    CompletableFuture<Object> f = running.get(key, (k, ex) -> CompletableFuture.supplyAsync(fetch::get, io));
+    CompletableFuture<Object> f = running.get(key, (k, ex) -> ScheduledRetries.supplyAsync(fetch::get, io));
     f.whenComplete((v, e) -> running.asMap().remove(key, f));
     return (CompletableFuture<T>) f;
   }

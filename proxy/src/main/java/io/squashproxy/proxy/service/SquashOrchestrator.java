@@ -68,6 +68,7 @@ final class SquashOrchestrator {
   private final long maxUncompressedBytes;
   private final ProxyStats stats;
   private final BackgroundSquashes background;
+  private final RefusedImages refused;
   private final Cache<SquashKey, Squash> squashes;
 
   /**
@@ -86,7 +87,8 @@ final class SquashOrchestrator {
 
   SquashOrchestrator(TagResolver resolver, BlobFetcher blobs, SquashRunner runner, BaseImageLayers baseLayers,
       Storage store, SquashRecords records, SquashLeases leases, Executor io, Executor squashPool,
-      long maxUncompressedBytes, ProxyStats stats, BackgroundSquashes background) {
+      long maxUncompressedBytes, ProxyStats stats, BackgroundSquashes background, RefusedImages refused) {
+    this.refused = refused;
     this.resolver = resolver;
     this.blobs = blobs;
     this.runner = runner;
@@ -102,6 +104,14 @@ final class SquashOrchestrator {
     // Completed entries only need to outlive the requests racing for them; the store keeps the results.
     this.squashes = Caffeine.newBuilder().expireAfterWrite(Duration.ofMinutes(10)).maximumSize(10_000)
         .executor(io).build();
+  }
+
+  /**
+   * Drops the squash of {@code source} this instance remembers, so the next {@link #produce} squashes again
+   * (its output was evicted since: cache.maxSize or cache.minFreeSpace).
+   */
+  void forget(Route route, ServedManifest source) {
+    squashes.invalidate(SquashKey.of(route, source.digest()));
   }
 
   /** Applies the route's rule to an upstream document: completes with the squashed document. */
@@ -199,7 +209,8 @@ final class SquashOrchestrator {
           }
           CompletableFuture<ServedManifest> squashed = CompletableFuture.supplyAsync(() -> {
             task.running();
-            return squashImage(route, source, platform);
+            // A broken image is remembered: a retry loop does not download and read it again.
+            return refused.remembering(route, source.digest(), () -> squashImage(route, source, platform));
           }, squashPool);
           working.complete(null); // after the submission: whoever the wait answers finds it queued
           return squashed;
@@ -394,6 +405,9 @@ final class SquashOrchestrator {
    */
   private SquashOptions options(Route route, ImageManifest manifest, JsonNode platform) {
     SquashRule rule = route.rule();
+    if (rule.mode() == SquashRule.Mode.AUTO) {
+      return SquashOptions.auto(rule.slack(), rule.compression(), maxUncompressedBytes);
+    }
     int keep = switch (rule.mode()) {
       case KEEP -> rule.keepLayers();
       case BASE -> baseLayers.sharedLayers(route, manifest, platform);
@@ -404,6 +418,7 @@ final class SquashOrchestrator {
 
   private static String ruleText(SquashRule rule) {
     return rule.mode() + " keep=" + rule.keepLayers() + " base=" + rule.baseImage() + " compression="
-        + rule.compression() + " platforms=" + rule.platforms();
+        + rule.compression() + " platforms=" + rule.platforms()
+        + (rule.slack() == null ? "" : " slack=" + rule.slack().describe());
   }
 }

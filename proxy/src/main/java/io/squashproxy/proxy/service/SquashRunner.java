@@ -5,6 +5,9 @@ import io.squashproxy.core.image.InvalidImageException;
 import io.squashproxy.core.image.NotAnImageException;
 import io.squashproxy.core.squash.SquashException;
 import io.squashproxy.core.squash.SquashOptions;
+import io.squashproxy.core.layer.CompressionPool;
+import io.squashproxy.core.squash.LayerIndexStore;
+import io.squashproxy.core.squash.SquashReport;
 import io.squashproxy.core.squash.SquashResult;
 import io.squashproxy.core.squash.Squasher;
 import io.squashproxy.proxy.store.ContentStore.StoredBlob;
@@ -37,19 +40,23 @@ final class SquashRunner {
   private final Storage store;
   private final SquashRecords records;
   private final ProxyStats stats;
+  private final LayerIndexStore indexes;
 
-  SquashRunner(Storage store, SquashRecords records, ProxyStats stats) {
+  /** @param indexes layer indexes kept between squashes (a shared base is read once for all its images) */
+  SquashRunner(Storage store, SquashRecords records, ProxyStats stats, LayerIndexStore indexes) {
     this.store = store;
     this.records = records;
     this.stats = stats;
+    this.indexes = indexes;
   }
 
   ServedManifest squashNow(Route route, ServedManifest source, SquashOptions options, String optionsText) {
     stats.squashesInFlight.increment();
     try {
-      SquashResult result = new Squasher(new SquashProgressLog(route.canonicalName() + "@" + source.digest()))
-          .squash(source.bytes(), this::openStoredBlob, options, store.tmpDir());
+      SquashResult result = new Squasher(new SquashProgressLog(route.canonicalName() + "@" + source.digest()),
+          CompressionPool.shared(), indexes).squash(source.bytes(), this::openStoredBlob, options, store.tmpDir());
       if (!result.squashed()) {
+        rememberUnchanged(route, source, optionsText, result.report());
         return source;
       }
       try {
@@ -84,6 +91,25 @@ final class SquashRunner {
     }
   }
 
+  /**
+   * An image the rule leaves as it is ({@code auto} found nothing wasted): recorded as a squash whose result is
+   * the source itself, so the decision is not made again on every pull or after a restart, and the status page
+   * lists the image.
+   */
+  private void rememberUnchanged(Route route, ServedManifest source, String optionsText, SquashReport report)
+      throws IOException {
+    records.put(new SquashRecord(source.digest(), route.upstream().name(), route.repository(), source.digest(),
+        optionsText, report.layersBefore(), report.layersAfter(), report.compressedBytesBefore(),
+        report.compressedBytesAfter(), List.of(), report.layersAfter(), Math.max(0, report.wastedBytes())));
+    LOG.info("kept {}@{} as it is: {}", route.canonicalName(), source.digest(), report.summary());
+  }
+
+  /** Waste found: what the analysis measured, else the uncompressed bytes the squash removed. */
+  private static long wasted(SquashReport report) {
+    return report.wastedBytes() >= 0 ? report.wastedBytes()
+        : Math.max(0, report.uncompressedBytesBefore() - report.uncompressedBytesAfter());
+  }
+
   private ServedManifest publish(Route route, ServedManifest source, String optionsText, SquashResult result)
       throws IOException {
     store.putBlob(result.configDigest(), result.config());
@@ -93,7 +119,8 @@ final class SquashRunner {
     SquashRecord held = records.put(new SquashRecord(digest, route.upstream().name(), route.repository(),
         source.digest(), optionsText, report.layersBefore(), report.layersAfter(),
         report.compressedBytesBefore(), report.compressedBytesAfter(),
-        List.of(result.configDigest(), result.squashedLayer().digest())));
+        List.of(result.configDigest(), result.squashedLayer().digest()), report.layersAfter() - 1,
+        wasted(report)));
     stats.squashes.increment();
     if (!report.onePass()) {
       stats.twoPassSquashes.increment();

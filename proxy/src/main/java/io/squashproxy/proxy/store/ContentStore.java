@@ -7,6 +7,7 @@ import io.squashproxy.core.digest.Digest;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileStore;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -14,6 +15,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Executor;
+import java.util.function.LongUnaryOperator;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -30,6 +32,12 @@ import org.slf4j.LoggerFactory;
  * Every file is written under {@code tmp/}, verified, then renamed into place, so a crash never leaves a
  * partial blob where a reader could find it. Blobs are weighed in a Caffeine cache with the configured cap;
  * an evicted blob's file is deleted. The index is rebuilt from disk at start.
+ *
+ * <p>Besides the cap, a free-space watermark ({@code cache.minFreeSpace}): before a write of known size and
+ * after every write, when the file system has less free than the watermark, the least recently used blobs
+ * are evicted until it has (never the blob being written). Eviction runs on the writing thread, not on an
+ * event loop, and a blob being served when it is evicted is served to the end (its open file outlives the
+ * name).
  */
 public final class ContentStore implements Storage {
   private static final Logger LOG = LoggerFactory.getLogger(ContentStore.class);
@@ -41,6 +49,14 @@ public final class ContentStore implements Storage {
   private final Cache<Digest, StoredManifest> manifests;
   private volatile boolean ready;
   private final java.util.concurrent.atomic.LongAdder evictions = new java.util.concurrent.atomic.LongAdder();
+  /** Told of each blob the cap evicts (what is kept about it elsewhere, such as its layer index, goes too). */
+  private volatile java.util.function.Consumer<Digest> onEvicted = d -> { };
+  private final java.util.concurrent.atomic.LongAdder pressureEvictions =
+      new java.util.concurrent.atomic.LongAdder();
+  private final FileStore fileStore;
+  /** Bytes to keep free on the file system; 0: no watermark. */
+  private final long minFreeBytes;
+  private final Object pressure = new Object();
 
   public ContentStore(Path root, long maxBytes, Executor executor) throws IOException {
     this(root, maxBytes, 10_000, executor);
@@ -48,6 +64,15 @@ public final class ContentStore implements Storage {
 
   /** @param memoryEntries how many manifests to keep in memory besides on disk */
   public ContentStore(Path root, long maxBytes, int memoryEntries, Executor executor) throws IOException {
+    this(root, maxBytes, memoryEntries, total -> 0, executor);
+  }
+
+  /**
+   * @param minFree the bytes to keep free on the cache's file system, given its total size (0: no
+   *     watermark, only {@code maxBytes})
+   */
+  public ContentStore(Path root, long maxBytes, int memoryEntries, LongUnaryOperator minFree, Executor executor)
+      throws IOException {
     this.root = root;
     this.manifests = Caffeine.newBuilder().maximumSize(Math.max(0, memoryEntries)).executor(executor).build();
     this.tmp = root.resolve("tmp");
@@ -62,9 +87,12 @@ public final class ContentStore implements Storage {
           if (cause.wasEvicted() && d != null) {
             evictions.increment();
             deleteQuietly(blobPath(d));
+            onEvicted.accept(d);
           }
         })
         .build();
+    this.fileStore = Files.getFileStore(root);
+    this.minFreeBytes = Math.max(0, minFree.applyAsLong(fileStore.getTotalSpace()));
   }
 
   /** Removes leftovers of interrupted writes and loads the index of what is on disk. */
@@ -144,7 +172,71 @@ public final class ContentStore implements Storage {
     long size = Files.size(file);
     AtomicFiles.moveInto(file, target);
     blobIndex.put(d, size);
+    makeRoom(0, d);
     return new StoredBlob(d, target, size);
+  }
+
+  /** The watermark in bytes (0: none). */
+  public long minFreeBytes() {
+    return minFreeBytes;
+  }
+
+  /** Free bytes on the cache's file system (for unprivileged writers), or -1 when it cannot say. */
+  public long freeBytes() {
+    try {
+      return fileStore.getUsableSpace();
+    } catch (IOException e) {
+      return -1;
+    }
+  }
+
+  public long pressureEvictions() {
+    return pressureEvictions.sum();
+  }
+
+  /**
+   * Evicts least recently used blobs (never {@code keep}) until {@code needed} more bytes can be written
+   * with the watermark still free. One thread evicts at a time; the others find the room made.
+   */
+  @Override
+  public void makeRoom(long needed, Digest keep) {
+    if (minFreeBytes == 0 || deficit(needed) <= 0) {
+      return;
+    }
+    synchronized (pressure) {
+      long deficit = deficit(needed);
+      long freed = 0;
+      var eviction = blobIndex.policy().eviction().orElseThrow();
+      while (freed < deficit) {
+        List<java.util.Map.Entry<Digest, Long>> batch = eviction.coldest(256).entrySet().stream()
+            .filter(e -> !e.getKey().equals(keep)).toList();
+        if (batch.isEmpty()) {
+          break;
+        }
+        for (var e : batch) {
+          if (freed >= deficit) {
+            break;
+          }
+          // Removed first, so no reader is handed the blob from here on; EXPLICIT: the listener leaves it.
+          if (blobIndex.asMap().remove(e.getKey(), e.getValue())) {
+            deleteQuietly(blobPath(e.getKey()));
+            onEvicted.accept(e.getKey());
+            freed += e.getValue();
+            evictions.increment();
+            pressureEvictions.increment();
+          }
+        }
+      }
+      if (freed > 0) {
+        LOG.info("free space below cache.minFreeSpace ({} bytes): evicted {} bytes of blobs, {} bytes free now",
+            minFreeBytes, freed, freeBytes());
+      }
+    }
+  }
+
+  private long deficit(long needed) {
+    long free = freeBytes();
+    return free < 0 ? 0 : minFreeBytes + needed - free;
   }
 
   @Override
@@ -154,6 +246,7 @@ public final class ContentStore implements Storage {
       throw new IOException("blob content has digest " + actual + ", not " + d);
     }
     Path target = blobPath(d);
+    makeRoom(bytes.length, d);
     AtomicFiles.write(tmp, target, bytes);
     blobIndex.put(d, (long) bytes.length);
     return new StoredBlob(d, target, bytes.length);
@@ -182,10 +275,16 @@ public final class ContentStore implements Storage {
   public Digest putManifest(byte[] bytes, String mediaType) throws IOException {
     Digest d = Digest.sha256(bytes);
     Path p = manifestPath(d);
+    makeRoom(bytes.length, null);
     AtomicFiles.write(tmp, typePath(p), mediaType.getBytes(StandardCharsets.UTF_8));
     AtomicFiles.write(tmp, p, bytes); // the content last: it is what makes the entry visible
     manifests.put(d, new StoredManifest(d, bytes, mediaType));
     return d;
+  }
+
+  /** Sets who is told of evicted blobs. */
+  public void onEvicted(java.util.function.Consumer<Digest> listener) {
+    this.onEvicted = listener;
   }
 
   public long evictions() {

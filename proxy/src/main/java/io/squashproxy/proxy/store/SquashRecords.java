@@ -116,6 +116,8 @@ public final class SquashRecords {
     n.put("bytesAfter", r.bytesAfter());
     ArrayNode blobs = n.putArray("blobs");
     r.blobs().forEach(b -> blobs.add(b.toString()));
+    n.put("keptLayers", r.keptLayers());
+    n.put("wastedBytes", r.wastedBytes());
     return JSON.writeValueAsBytes(n);
   }
 
@@ -201,22 +203,39 @@ public final class SquashRecords {
         n.get("upstream").asText(),
         n.get("repository").asText(), Digest.parse(n.get("source").asText()), n.get("options").asText(),
         n.path("layersBefore").asInt(), n.path("layersAfter").asInt(), n.path("bytesBefore").asLong(),
-        n.path("bytesAfter").asLong(), blobs);
+        n.path("bytesAfter").asLong(), blobs, n.path("keptLayers").asInt(-1), n.path("wastedBytes").asLong(-1));
   }
 
   /**
    * @param options the rule's squash options in the text form {@code SquashPolicy} parses back
-   * @param blobs the blobs the squash made (config and squashed layer)
+   * @param blobs the blobs the squash made (config and squashed layer); none when the image was left as it is
+   *     ({@code manifest} is then {@code source})
+   * @param keptLayers leading layers kept as they are (all of them for an image left as it is); -1 in records
+   *     older than this field
+   * @param wastedBytes uncompressed bytes the squash found wasted (hidden by upper layers); -1 when unknown
    */
   public record SquashRecord(int format, Digest manifest, String upstream, String repository, Digest source,
       String options, int layersBefore, int layersAfter, long bytesBefore, long bytesAfter,
-      List<Digest> blobs) {
+      List<Digest> blobs, int keptLayers, long wastedBytes) {
 
     /** A record of a squash this proxy version made. */
     public SquashRecord(Digest manifest, String upstream, String repository, Digest source, String options,
-        int layersBefore, int layersAfter, long bytesBefore, long bytesAfter, List<Digest> blobs) {
+        int layersBefore, int layersAfter, long bytesBefore, long bytesAfter, List<Digest> blobs, int keptLayers,
+        long wastedBytes) {
       this(FORMAT_VERSION, manifest, upstream, repository, source, options, layersBefore, layersAfter,
-          bytesBefore, bytesAfter, blobs);
+          bytesBefore, bytesAfter, blobs, keptLayers, wastedBytes);
+    }
+
+    /** A record without the layer figures (index rewrites, tests). */
+    public SquashRecord(Digest manifest, String upstream, String repository, Digest source, String options,
+        int layersBefore, int layersAfter, long bytesBefore, long bytesAfter, List<Digest> blobs) {
+      this(manifest, upstream, repository, source, options, layersBefore, layersAfter, bytesBefore, bytesAfter,
+          blobs, -1, -1);
+    }
+
+    /** Whether the rule left the image as it is (nothing wasted): the record's manifest is the source. */
+    public boolean unchanged() {
+      return manifest.equals(source);
     }
   }
 }

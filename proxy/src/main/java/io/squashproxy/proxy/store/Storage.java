@@ -32,6 +32,7 @@ public interface Storage {
    * Written to a work file in {@link #tmpDir()}, then {@link #adoptVerified adopted}.
    */
   default StoredBlob putBlob(Digest d, long size, InputStream in) throws IOException {
+    makeRoom(Math.max(0, size), d);
     Path t = Files.createTempFile(tmpDir(), "blob-", ".tmp");
     try {
       try (OutputStream out = Files.newOutputStream(t);
@@ -53,6 +54,14 @@ public interface Storage {
 
   /** Stores a manifest under its digest (sha256 of the bytes), with its media type. */
   Digest putManifest(byte[] bytes, String mediaType) throws IOException;
+
+  /**
+   * Evicts from the local disk until {@code needed} bytes can be written above the free-space watermark
+   * ({@code cache.minFreeSpace}), keeping {@code keep} (null: none). Blocks: not on an event loop.
+   */
+  default void makeRoom(long needed, Digest keep) {
+    local().makeRoom(needed, keep);
+  }
 
   /** Where work files go: on the local tier's file system, so finished files are renamed into place. */
   Path tmpDir();

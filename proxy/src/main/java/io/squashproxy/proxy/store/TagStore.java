@@ -138,6 +138,11 @@ public final class TagStore {
     return r;
   }
 
+  /** Every tag this replica holds in memory, by key ({@link #key}): for the status page. */
+  public Map<String, TagRecord> all() {
+    return Map.copyOf(tags);
+  }
+
   public int size() {
     return tags.size();
   }

@@ -195,6 +195,24 @@ public final class JibUpstream implements Upstream {
     });
   }
 
+  /** The same request path as tag lists (authentication, redirects, retries); Jib has no referrers call. */
+  @Override
+  public Optional<ReferrersPage> referrers(String repository, Digest subject, String artifactType)
+      throws IOException {
+    String path = "/referrers/" + subject + (artifactType == null ? ""
+        : "?artifactType=" + URLEncoder.encode(artifactType, StandardCharsets.UTF_8));
+    String what = describe("GET", repository, path);
+    return retrier.call(what, () -> {
+      // Accept as for manifests: the answer is an image index.
+      HttpResponse<InputStream> r = sendOnce(repository, "GET", path, true, 0);
+      if (r == null) {
+        return Optional.empty();
+      }
+      return Optional.of(new ReferrersPage(readBody(what, r, MAX_MANIFEST_BYTES),
+          r.headers().firstValue("Link").orElse(null)));
+    });
+  }
+
   @Override
   public void close() throws IOException {
     jibHttp.shutDown();

@@ -6,6 +6,8 @@ import java.net.http.HttpTimeoutException;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.DoubleSupplier;
 import org.slf4j.Logger;
@@ -18,7 +20,11 @@ import org.slf4j.LoggerFactory;
  * connections, timeouts. Never retried: other statuses (a 404 is an answer, a 401/403 a refusal) and content
  * that does not match its digest ({@link UpstreamContentException}: the next client request tries again).
  *
- * <p>The sleeper, clock and random source are injected so tests never wait.
+ * <p>Inside a task of {@link ScheduledRetries} (the io pool's upstream lookups) the pause between attempts
+ * holds no thread: the task is unwound and run again by the {@link Scheduler} when the pause is over.
+ * Elsewhere, and for a blob body that broke off mid-transfer ({@link #pause}), the calling thread sleeps.
+ *
+ * <p>The sleeper, scheduler, clock and random source are injected so tests never wait.
  */
 public final class Retrier {
   private static final Logger LOG = LoggerFactory.getLogger(Retrier.class);
@@ -26,6 +32,16 @@ public final class Retrier {
   /** Pauses the calling thread (an io worker, never an event loop). */
   public interface Sleeper {
     void sleep(Duration d) throws InterruptedException;
+  }
+
+  /** Runs a task after a pause, holding no thread meanwhile (a timer). */
+  public interface Scheduler {
+    void schedule(Duration d, Runnable task);
+
+    /** The JDK's shared timer thread; the task itself runs on the executor it resubmits to. */
+    static Scheduler timer() {
+      return (d, task) -> CompletableFuture.delayedExecutor(d.toNanos(), TimeUnit.NANOSECONDS).execute(task);
+    }
   }
 
   /** Told about each retry, with why: {@code http_503}, {@code connection}, {@code timeout}, {@code body}. */
@@ -40,13 +56,20 @@ public final class Retrier {
 
   private final RetryPolicy policy;
   private final Sleeper sleeper;
+  private final Scheduler scheduler;
   private final Clock clock;
   private final DoubleSupplier random;
   private final Listener listener;
 
   public Retrier(RetryPolicy policy, Sleeper sleeper, Clock clock, DoubleSupplier random, Listener listener) {
+    this(policy, sleeper, Scheduler.timer(), clock, random, listener);
+  }
+
+  public Retrier(RetryPolicy policy, Sleeper sleeper, Scheduler scheduler, Clock clock, DoubleSupplier random,
+      Listener listener) {
     this.policy = policy;
     this.sleeper = sleeper;
+    this.scheduler = scheduler;
     this.clock = clock;
     this.random = random;
     this.listener = listener;
@@ -62,15 +85,23 @@ public final class Retrier {
     return policy;
   }
 
-  /** Runs {@code call} until it succeeds, fails for good, or the attempts are spent. */
+  /**
+   * Runs {@code call} until it succeeds, fails for good, or the attempts are spent. Inside a task of
+   * {@link ScheduledRetries} a pause unwinds the task instead of sleeping, and the task's next run continues
+   * with the next attempt.
+   */
   public <T> T call(String what, Call<T> call) throws IOException {
-    for (int attempt = 1; ; attempt++) {
+    for (int attempt = ScheduledRetries.attemptsMade(what) + 1; ; attempt++) {
       try {
         return call.call();
       } catch (UpstreamException e) {
         Optional<Duration> wait = delayAfter(e, attempt);
         if (wait.isEmpty()) {
           throw e;
+        }
+        if (ScheduledRetries.active()) {
+          announce(what, reason(e), attempt, wait.get(), e);
+          throw ScheduledRetries.later(what, attempt, wait.get(), scheduler, e);
         }
         pause(what, reason(e), attempt, wait.get(), e);
       }
@@ -101,13 +132,9 @@ public final class Retrier {
     return Optional.of(backoff);
   }
 
-  /** Logs, counts and waits before another attempt. */
+  /** Logs, counts and waits (on this thread) before another attempt. */
   void pause(String what, String reason, int attempt, Duration wait, IOException cause) throws IOException {
-    LOG.info("{}: attempt {} of {} failed ({}); retrying in {} ms", what, attempt, policy.maxAttempts(),
-        cause.getMessage(), wait.toMillis());
-    if (listener != null) {
-      listener.retrying(reason);
-    }
+    announce(what, reason, attempt, wait, cause);
     try {
       sleeper.sleep(wait);
     } catch (InterruptedException x) {
@@ -115,6 +142,14 @@ public final class Retrier {
       InterruptedIOException io = new InterruptedIOException("interrupted while waiting to retry " + what);
       io.initCause(cause);
       throw io;
+    }
+  }
+
+  private void announce(String what, String reason, int attempt, Duration wait, IOException cause) {
+    LOG.info("{}: attempt {} of {} failed ({}); retrying in {} ms", what, attempt, policy.maxAttempts(),
+        cause.getMessage(), wait.toMillis());
+    if (listener != null) {
+      listener.retrying(reason);
     }
   }
 

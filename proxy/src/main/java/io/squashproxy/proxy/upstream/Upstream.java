@@ -37,6 +37,17 @@ public interface Upstream extends Closeable {
   /** One page of {@code GET /v2/<name>/tags/list} as upstream sent it, with its {@code Link} header. */
   Optional<TagPage> tags(String repository, Integer n, String last) throws IOException;
 
+  /**
+   * {@code GET /v2/<name>/referrers/<digest>} (OCI distribution spec 1.1) as upstream answered it, with
+   * {@code artifactType} passed on when not null. Empty when upstream answers 404: the spec's sign of a
+   * registry without the referrers API, whose clients fall back to the referrers tag schema. This default is
+   * such a registry.
+   */
+  default Optional<ReferrersPage> referrers(String repository, Digest subject, String artifactType)
+      throws IOException {
+    return Optional.empty();
+  }
+
   /** A manifest exactly as upstream sent it. */
   record RawManifest(byte[] bytes, String mediaType, Digest digest) {}
 
@@ -50,4 +61,7 @@ public interface Upstream extends Closeable {
   }
 
   record TagPage(byte[] body, String link) {}
+
+  /** A referrers answer: an image index, and its {@code Link} header for the next page (or null). */
+  record ReferrersPage(byte[] body, String link) {}
 }

@@ -71,18 +71,24 @@ class AccessControlProxyTest {
   }
 
   private void start(String mode) throws Exception {
+    proxy = startProxy(mode, dir.resolve("cache"), "");
+    url = "http://127.0.0.1:" + proxy.address().getPort();
+  }
+
+  private SquashProxy startProxy(String mode, Path cache, String storageYaml) throws Exception {
     ProxyConfig config = ConfigLoader.parse(String.join("\n",
         "listen: 127.0.0.1:0",
         "admin: {listen: 127.0.0.1:0}",
         "upstreams: [{name: up, url: 'http://127.0.0.1:1'}]",
-        "cache: {directory: '" + dir.resolve("cache") + "'}",
-        "squash: {rules: [{match: '**', wait: 10m}]}", // the first pull waits for its squash
+        // mode all squashes these small images that waste nothing; the wait makes the first pull squashed
+        "squash: {rules: [{match: '**', mode: all, wait: 10m}]}",
+        "cache: {directory: '" + cache + "'}",
+        storageYaml,
         "auth:",
         "  htpasswd: '" + dir.resolve("htpasswd") + "'",
         "  mode: " + mode,
         ACCESS), "test.yaml", Map.of());
-    proxy = SquashProxy.start(config, s -> up, Ticker.systemTicker());
-    url = "http://127.0.0.1:" + proxy.address().getPort();
+    return SquashProxy.start(config, s -> up, Ticker.systemTicker());
   }
 
   @AfterEach
@@ -183,6 +189,98 @@ class AccessControlProxyTest {
     assertFalse(man.body().contains("secret"));
     // A layer both repositories hold is served once upstream confirms it.
     assertEquals(200, get("/v2/public/base/blobs/" + sharedLayer, null).statusCode());
+  }
+
+  /** The digests a pull of team-a/app:1 fetches after the manifest: its config and layers. */
+  private java.util.List<String> pullDigests(JsonNode manifest) {
+    java.util.List<String> d = new java.util.ArrayList<>();
+    d.add(manifest.path("config").path("digest").asText());
+    manifest.path("layers").forEach(l -> d.add(l.path("digest").asText()));
+    return d;
+  }
+
+  private void awaitLinkStored(Path cache, String digest) throws Exception {
+    Path log = cache.resolve("links/links.log");
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (!(Files.exists(log) && Files.readString(log).contains(digest))) {
+      assertTrue(System.nanoTime() < deadline, "link to " + digest + " not stored");
+      Thread.sleep(10);
+    }
+  }
+
+  /** What a client pulls of an image after its manifest by tag: the manifest by digest, config and layers. */
+  private record Pulled(String repository, String manifest, java.util.List<String> blobs) {}
+
+  private Pulled pull(String repository, String authorization) throws Exception {
+    HttpResponse<String> m = get("/v2/" + repository + "/manifests/1", authorization);
+    assertEquals(200, m.statusCode());
+    return new Pulled(repository, m.headers().firstValue("Docker-Content-Digest").orElseThrow(),
+        pullDigests(JSON.readTree(m.body())));
+  }
+
+  /** The pull by digest, answered without a single upstream request. */
+  private void assertPullsWithoutUpstream(Pulled p, String authorization) throws Exception {
+    int before = up.requests.get();
+    assertEquals(200, get("/v2/" + p.repository() + "/manifests/" + p.manifest(), authorization).statusCode());
+    for (String b : p.blobs()) {
+      assertEquals(200, get("/v2/" + p.repository() + "/blobs/" + b, authorization).statusCode(), b);
+    }
+    assertEquals(before, up.requests.get(), "nothing asked upstream for " + p);
+  }
+
+  @Test
+  void linksSurviveARestartSoCachedContentNeedsNoUpstream() throws Exception {
+    start("basic");
+    String alice = basic("alice", "alice-pw");
+    Pulled app = pull("team-a/app", alice);
+    // One layer: served as it is upstream, so only a link (not a squash record) says public/base holds it.
+    Pulled pub = pull("public/base", null);
+    assertEquals(base.layerDigests().get(0).toString(), pub.blobs().get(1));
+    awaitLinkStored(dir.resolve("cache"), app.blobs().get(app.blobs().size() - 1));
+    awaitLinkStored(dir.resolve("cache"), pub.blobs().get(1));
+    proxy.close();
+
+    up.setDown(true);
+    start("basic");
+    assertPullsWithoutUpstream(app, alice);
+    assertPullsWithoutUpstream(pub, null);
+    // Links are per repository still: team-a's squashed layer is not served through public/base.
+    assertEquals(404, get("/v2/public/base/blobs/" + app.blobs().get(1), null).statusCode());
+  }
+
+  @Test
+  void linksAreSharedBetweenReplicasThroughTheBucket() throws Exception {
+    try (io.squashproxy.proxy.testing.InProcessS3 s3 =
+        io.squashproxy.proxy.testing.InProcessS3.start(dir.resolve("s3"), "shared")) {
+      String storage = String.join("\n", "storage:", "  s3:", "    bucket: shared", "    prefix: links-test",
+          "    endpoint: " + s3.endpoint(), "    region: us-east-1", "    pathStyle: true",
+          "    accessKeyId: " + io.squashproxy.proxy.testing.InProcessS3.ACCESS_KEY,
+          "    secretAccessKey: " + io.squashproxy.proxy.testing.InProcessS3.SECRET_KEY);
+      proxy = startProxy("basic", dir.resolve("cache-a"), storage);
+      url = "http://127.0.0.1:" + proxy.address().getPort();
+      String alice = basic("alice", "alice-pw");
+      Pulled app = pull("team-a/app", alice);
+      Pulled pub = pull("public/base", null);
+      assertEquals(base.layerDigests().get(0).toString(), pub.blobs().get(1));
+      awaitLinkStored(dir.resolve("cache-a"), pub.blobs().get(1));
+      // The bucket puts follow the local append in the same task: wait for the last one.
+      long deadline = System.nanoTime() + 10_000_000_000L;
+      try (var bucket = s3.store("shared", "links-test/", 5 << 20)) {
+        String key = "links/" + Digest.sha256(("up\npublic/base\n" + pub.blobs().get(1))
+            .getBytes(StandardCharsets.UTF_8)).hex();
+        while (!bucket.exists(key)) {
+          assertTrue(System.nanoTime() < deadline, "link not in the bucket: " + key);
+          Thread.sleep(10);
+        }
+      }
+
+      up.setDown(true);
+      try (SquashProxy b = startProxy("basic", dir.resolve("cache-b"), storage)) {
+        url = "http://127.0.0.1:" + b.address().getPort();
+        assertPullsWithoutUpstream(app, alice);
+        assertPullsWithoutUpstream(pub, null);
+      }
+    }
   }
 
   @Test

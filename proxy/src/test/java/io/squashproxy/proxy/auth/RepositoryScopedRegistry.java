@@ -19,6 +19,8 @@ final class RepositoryScopedRegistry implements Upstream {
   private final InMemoryRegistry delegate;
   private final Map<String, Set<Digest>> held = new ConcurrentHashMap<>();
   final AtomicInteger refused = new AtomicInteger();
+  /** Every request, answered or not (also while down). */
+  final AtomicInteger requests = new AtomicInteger();
 
   RepositoryScopedRegistry(String name) {
     this.delegate = new InMemoryRegistry(name);
@@ -33,7 +35,12 @@ final class RepositoryScopedRegistry implements Upstream {
     return m;
   }
 
+  void setDown(boolean down) {
+    delegate.setDown(down);
+  }
+
   private boolean holds(String repository, String reference) {
+    requests.incrementAndGet();
     if (!reference.contains(":")) {
       return true;
     }

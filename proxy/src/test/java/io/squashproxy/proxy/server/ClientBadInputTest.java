@@ -153,7 +153,7 @@ class ClientBadInputTest {
         closing("two Content-Length values", "GET /v2/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
             + "Content-Length: 2\r\n\r\nab", 400, "UNSUPPORTED"),
         closing("body over the aggregate limit", "PUT /v2/app/blobs/uploads/x HTTP/1.1\r\nHost: x\r\n"
-            + "Content-Length: 1000000\r\n\r\n" + "z".repeat(70_000), 413, null),
+            + "Content-Length: 1000000\r\n\r\n" + "z".repeat(70_000), 413, "UNSUPPORTED"),
         closing("HTTP/1.0 without keep-alive", "GET /v2/UPPER/manifests/x HTTP/1.0\r\n\r\n", 400, "NAME_INVALID"),
         closing("Connection: close", "GET /v2/app/manifests/bad!tag HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
             404, "MANIFEST_UNKNOWN"));

@@ -13,7 +13,7 @@ final class LiveProxy implements AutoCloseable {
   final ProxyHarness harness;
   final ProxyServer server;
 
-  LiveProxy(ProxyHarness harness, int idleSeconds) throws InterruptedException {
+  LiveProxy(ProxyHarness harness, int idleSeconds) throws InterruptedException, java.io.IOException {
     this.harness = harness;
     RequestMetrics metrics = new RequestMetrics(new SimpleMeterRegistry());
     this.server = ProxyServer.start(new InetSocketAddress("127.0.0.1", 0), new ProxyInitializer(null, idleSeconds,

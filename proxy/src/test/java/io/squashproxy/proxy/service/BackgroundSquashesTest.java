@@ -46,7 +46,11 @@ class BackgroundSquashesTest {
     store.open();
     SquashRecords records = new SquashRecords(dir, store.tmpDir());
     records.open();
-    String page = new StatusPage(records, new ProxyStats(), store, bg).render();
+    io.squashproxy.proxy.store.TagStore tags = new io.squashproxy.proxy.store.TagStore(dir, store.tmpDir(),
+        java.time.Duration.ofMinutes(5), com.github.benmanes.caffeine.cache.Ticker.systemTicker());
+    tags.open();
+    String page = new StatusPage(records, tags, store, new ProxyStats(),
+        new RefusedImages(com.github.benmanes.caffeine.cache.Ticker.systemTicker()), bg).render();
     assertTrue(page.contains("1 queued, 1 running, 1 finished."), page);
     assertTrue(page.contains("library/b@sha256:2</td><td>queued"), page);
     assertTrue(page.contains("library/c@sha256:3</td><td>running"), page);

@@ -33,9 +33,9 @@ class UpstreamsTest {
   @CsvSource(nullValues = "-", value = {
       "nginx, -, hub, library/nginx, ALL",
       "library/debian, -, hub, library/debian, OFF",
-      "bitnami/redis, -, hub, bitnami/redis, ALL",
+      "bitnami/redis, -, hub, bitnami/redis, AUTO",
       "ghcr.io/owner/img, -, ghcr, owner/img, KEEP",
-      "127.0.0.1:5000/team/app, -, local, team/app, ALL",
+      "127.0.0.1:5000/team/app, -, local, team/app, AUTO",
       "owner/img, ghcr.io, ghcr, owner/img, KEEP",
       "nginx, docker.io, hub, library/nginx, ALL",
       "library/nginx, registry-1.docker.io, hub, library/nginx, ALL",

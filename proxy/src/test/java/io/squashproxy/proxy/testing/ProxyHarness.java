@@ -4,11 +4,14 @@ import com.github.benmanes.caffeine.cache.Ticker;
 import io.squashproxy.core.layer.Compression;
 import io.squashproxy.proxy.service.ImageService;
 import io.squashproxy.proxy.service.ProxyStats;
+import io.squashproxy.proxy.service.RefusedImages;
 import io.squashproxy.proxy.service.Route;
 import io.squashproxy.proxy.service.Rules;
 import io.squashproxy.proxy.service.SquashRule;
 import io.squashproxy.proxy.service.Upstreams;
 import io.squashproxy.proxy.store.ContentStore;
+import io.squashproxy.proxy.store.LayerIndexFiles;
+import io.squashproxy.proxy.store.SquashLeases;
 import io.squashproxy.proxy.store.SquashRecords;
 import io.squashproxy.proxy.store.TagStore;
 import io.squashproxy.proxy.upstream.UpstreamSettings;
@@ -32,6 +35,9 @@ public final class ProxyHarness implements AutoCloseable {
   public final ImageService service;
   public final Upstreams upstreams;
   public final ProxyStats stats = new ProxyStats();
+  public final TagStore tags;
+  public final SquashRecords records;
+  public final LayerIndexFiles indexes;
 
   public ProxyHarness(InMemoryRegistry upstream, Path cacheDir, Rules rules, long cacheBytes) throws IOException {
     this(upstream, cacheDir, rules, cacheBytes, Long.MAX_VALUE);
@@ -55,16 +61,18 @@ public final class ProxyHarness implements AutoCloseable {
     this.cacheDir = cacheDir;
     this.store = new ContentStore(cacheDir, cacheBytes, Runnable::run);
     store.open();
-    TagStore tags = new TagStore(cacheDir, store.tmpDir(), Duration.ofMinutes(5), ticker);
+    this.tags = new TagStore(cacheDir, store.tmpDir(), Duration.ofMinutes(5), ticker);
     tags.open();
-    SquashRecords records = new SquashRecords(cacheDir, store.tmpDir());
+    this.records = new SquashRecords(cacheDir, store.tmpDir());
     records.open();
+    this.indexes = new LayerIndexFiles(cacheDir, store.tmpDir(), 1L << 30, Runnable::run).open();
+    store.onEvicted(indexes::layerEvicted);
     // Docker Hub rules (library/ before one-component names), so tests read like docker pulls.
     UpstreamSettings settings = new UpstreamSettings(upstream.name(), java.net.URI.create("http://127.0.0.1:1"),
         null, true, null, null, null, null, null);
     this.upstreams = new Upstreams(List.of(settings), rules, s -> upstream);
-    this.service = new ImageService(upstreams, store, tags, records, io,
-        squashWorkers != null ? squashWorkers : squashPool, maxImageSize, stats);
+    this.service = new ImageService(upstreams, store, tags, records, SquashLeases.none(), indexes, io,
+        squashWorkers != null ? squashWorkers : squashPool, maxImageSize, stats, new RefusedImages(ticker));
   }
 
   public ProxyHarness(InMemoryRegistry upstream, Path cacheDir) throws IOException {
@@ -82,9 +90,15 @@ public final class ProxyHarness implements AutoCloseable {
     return new Rules(List.of(SquashRule.all("**").withWait(WAIT)));
   }
 
+  /** {@code mode: auto} with this slack for every repository. */
+  public static Rules auto(io.squashproxy.core.squash.WasteSlack slack) {
+    return new Rules(List.of(new SquashRule("**", SquashRule.Mode.AUTO, 0, null, Compression.GZIP, List.of(),
+        slack, WAIT)));
+  }
+
   public static Rules keep(int n) {
     return new Rules(List.of(new SquashRule("**", SquashRule.Mode.KEEP, n, null, Compression.GZIP, List.of(),
-        WAIT)));
+        null, WAIT)));
   }
 
   public Route route(String name) {

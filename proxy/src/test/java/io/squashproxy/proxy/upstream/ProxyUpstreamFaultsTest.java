@@ -61,6 +61,7 @@ class ProxyUpstreamFaultsTest extends WireMockRegistrySupport {
         "listen: 127.0.0.1:0",
         "admin: {listen: 127.0.0.1:0}",
         "upstreams: [{name: up, url: '" + base() + "'}]",
+        "squash: {rules: [{match: '**', mode: all}]}", // squashes these small images that waste nothing
         "cache: {directory: '" + cache + "'}",
         "squash: {rules: [{match: '**', wait: 10m}]}", // the first pull waits for its squash
         "limits:",

@@ -2,6 +2,7 @@ package io.squashproxy.core.layout;
 
 import io.squashproxy.core.layer.Compression;
 import io.squashproxy.core.squash.SquashOptions;
+import io.squashproxy.core.squash.WasteSlack;
 
 /**
  * How to squash an archive.
@@ -10,26 +11,37 @@ import io.squashproxy.core.squash.SquashOptions;
  * @param compression of the squashed layers, or null for the format's default ({@link
  *     ArchiveFormat#defaultCompression()})
  * @param maxUncompressedBytes per image, see {@link SquashOptions#maxUncompressedBytes()}
+ * @param auto null for a fixed {@code keepLayers}; else each image keeps the layers that waste no more than
+ *     this ({@link SquashOptions#auto()})
  */
-public record ArchiveOptions(int keepLayers, Compression compression, long maxUncompressedBytes) {
+public record ArchiveOptions(int keepLayers, Compression compression, long maxUncompressedBytes, WasteSlack auto) {
 
   public static final ArchiveOptions DEFAULT = new ArchiveOptions(0, null, Long.MAX_VALUE);
 
   public ArchiveOptions {
     // Fail here, not halfway through an archive.
-    new SquashOptions(keepLayers, Compression.NONE, maxUncompressedBytes);
+    new SquashOptions(keepLayers, Compression.NONE, maxUncompressedBytes, auto);
+  }
+
+  public ArchiveOptions(int keepLayers, Compression compression, long maxUncompressedBytes) {
+    this(keepLayers, compression, maxUncompressedBytes, null);
   }
 
   public ArchiveOptions withKeepLayers(int n) {
-    return new ArchiveOptions(n, compression, maxUncompressedBytes);
+    return new ArchiveOptions(n, compression, maxUncompressedBytes, null);
   }
 
   public ArchiveOptions withCompression(Compression c) {
-    return new ArchiveOptions(keepLayers, c, maxUncompressedBytes);
+    return new ArchiveOptions(keepLayers, c, maxUncompressedBytes, auto);
+  }
+
+  /** {@code auto} with this slack instead of a fixed number of kept layers. */
+  public ArchiveOptions withAuto(WasteSlack slack) {
+    return new ArchiveOptions(0, compression, maxUncompressedBytes, slack);
   }
 
   SquashOptions forFormat(ArchiveFormat format) {
     return new SquashOptions(keepLayers, compression == null ? format.defaultCompression() : compression,
-        maxUncompressedBytes);
+        maxUncompressedBytes, auto);
   }
 }

@@ -56,7 +56,9 @@ final class OciLayoutSquasher {
     this.options = options;
     this.workDir = workDir;
     this.listener = listener;
-    this.squasher = new Squasher(listener);
+    // Images of one archive often share layers: each is indexed once for all of them.
+    this.squasher = new Squasher(listener, io.squashproxy.core.layer.CompressionPool.shared(),
+        io.squashproxy.core.squash.LayerIndexStore.inMemory(ArchiveAnalyzer.SHARED_INDEXES));
     this.blobs = digest -> in.open(Blobs.path(digest));
   }
 

@@ -43,13 +43,30 @@ final class FsTree {
     }
   }
 
+  /** Told of every non-directory name a layer hides (deletes, replaces, or hides under an opaque marker). */
+  interface HideListener {
+    void hidden(Node node, int byLayer);
+  }
+
   final TreeMap<String, Node> nodes = new TreeMap<>();
+  private HideListener hides;
   /** Directories removed, replaced or made opaque in layers at or above {@link #trackFrom}. */
   final Set<String> resetDirs = new HashSet<>();
   private final int trackFrom;
 
   FsTree(int trackFrom) {
     this.trackFrom = trackFrom;
+  }
+
+  /** Sets who is told of hidden names ({@link WasteAnalysis}); none by default. */
+  void onHidden(HideListener listener) {
+    this.hides = listener;
+  }
+
+  private void hidden(Node node, int byLayer) {
+    if (hides != null && !node.dir) {
+      hides.hidden(node, byLayer);
+    }
   }
 
   static long position(int layer, int ordinal) {
@@ -61,14 +78,15 @@ final class FsTree {
     Node n = nodes.get(path);
     if (n != null && n.layer < layer) {
       nodes.remove(path);
+      hidden(n, layer);
     }
-    removeDescendants(path, layer);
+    removeDescendants(path, layer, layer);
     markReset(path, layer);
   }
 
   /** Applies {@code DIR/.wh..wh..opq}: hides every lower-layer descendant of DIR. */
   void opaque(String dir, int layer) {
-    removeDescendants(dir, layer);
+    removeDescendants(dir, layer, layer);
     markReset(dir, layer);
   }
 
@@ -83,7 +101,10 @@ final class FsTree {
     Node existing = nodes.get(path);
     if (entry.isDirectory()) {
       // A dir over a dir replaces metadata and keeps the children; a dir over anything else replaces it.
-      nodes.put(path, new Node(true, layer, ordinal, null));
+      Node replaced = nodes.put(path, new Node(true, layer, ordinal, null));
+      if (replaced != null) {
+        hidden(replaced, layer);
+      }
       return;
     }
     Inode inode;
@@ -108,10 +129,13 @@ final class FsTree {
     // A directory replaced by a non-directory goes with everything below it; that includes an implicit
     // directory (no node of its own, only descendants), which extractors created on disk all the same.
     if (existing != null ? existing.dir : !descendants(nodes, path).isEmpty()) {
-      removeDescendants(path, Integer.MAX_VALUE);
+      removeDescendants(path, Integer.MAX_VALUE, layer);
       markReset(path, layer);
     }
-    nodes.put(path, new Node(false, layer, ordinal, inode));
+    Node replaced = nodes.put(path, new Node(false, layer, ordinal, inode));
+    if (replaced != null) {
+      hidden(replaced, layer);
+    }
   }
 
   private void checkParents(String path) {
@@ -127,12 +151,14 @@ final class FsTree {
     }
   }
 
-  /** Removes descendants (not {@code dir} itself) that come from layers below {@code layer}. */
-  private void removeDescendants(String dir, int layer) {
+  /** Removes descendants (not {@code dir} itself) that come from layers below {@code below}. */
+  private void removeDescendants(String dir, int below, int byLayer) {
     NavigableMap<String, Node> sub = descendants(nodes, dir);
     for (Iterator<Map.Entry<String, Node>> it = sub.entrySet().iterator(); it.hasNext(); ) {
-      if (it.next().getValue().layer < layer) {
+      Node n = it.next().getValue();
+      if (n.layer < below) {
         it.remove();
+        hidden(n, byLayer);
       }
     }
   }

@@ -120,7 +120,7 @@ final class OnePassMerge {
     Map<String, Written> files = new HashMap<>();
     String current = null;
     try (InputStream tar = Squasher.openVerified(layer, diffIds.get(index), blobs)) {
-      Squasher.LimitedTee tee = new Squasher.LimitedTee(tar, OutputStream.nullOutputStream(), budget);
+      LimitedTee tee = new LimitedTee(tar, OutputStream.nullOutputStream(), budget);
       TarReader reader = new TarReader(tee);
       int ordinal = 0;
       for (TarEntry e = reader.next(); e != null; e = reader.next(), ordinal++) {

@@ -5,12 +5,16 @@ import io.squashproxy.core.layer.Compression;
 /**
  * How to squash.
  *
- * @param keepLayers the first N layers stay as they are; the rest become one layer (0 squashes all)
+ * @param keepLayers the first N layers stay as they are; the rest become one layer (0 squashes all); ignored
+ *     when {@code auto} is set
  * @param compression of the squashed layer
  * @param maxUncompressedBytes refuse images whose layers unpack to more than this (a decompression bomb
  *     guard); {@link Long#MAX_VALUE} for no limit
+ * @param auto null for a fixed {@code keepLayers}; else the squash keeps every leading layer whose waste is
+ *     within this slack and squashes from the first one that wastes more ({@link WasteAnalysis#autoKeep}),
+ *     or leaves an image that wastes nothing as it is
  */
-public record SquashOptions(int keepLayers, Compression compression, long maxUncompressedBytes) {
+public record SquashOptions(int keepLayers, Compression compression, long maxUncompressedBytes, WasteSlack auto) {
 
   public static final SquashOptions DEFAULT = new SquashOptions(0, Compression.GZIP, Long.MAX_VALUE);
 
@@ -26,20 +30,35 @@ public record SquashOptions(int keepLayers, Compression compression, long maxUnc
     }
   }
 
+  public SquashOptions(int keepLayers, Compression compression, long maxUncompressedBytes) {
+    this(keepLayers, compression, maxUncompressedBytes, null);
+  }
+
+  /** {@code mode: auto} with this slack. */
+  public static SquashOptions auto(WasteSlack slack, Compression compression, long maxUncompressedBytes) {
+    return new SquashOptions(0, compression, maxUncompressedBytes, slack);
+  }
+
+  public boolean isAuto() {
+    return auto != null;
+  }
+
   public SquashOptions withKeepLayers(int n) {
-    return new SquashOptions(n, compression, maxUncompressedBytes);
+    return new SquashOptions(n, compression, maxUncompressedBytes, null);
   }
 
   public SquashOptions withCompression(Compression c) {
-    return new SquashOptions(keepLayers, c, maxUncompressedBytes);
+    return new SquashOptions(keepLayers, c, maxUncompressedBytes, auto);
   }
 
   /**
    * A short stable text for the options and the output format version ({@link Squasher#OUTPUT_FORMAT_VERSION}),
    * recorded in the history of the squashed image. A store of squash results keyed by it never mistakes a
-   * result of an older squasher (other digests) for what this one produces.
+   * result of an older squasher (other digests) for what this one produces. With {@code auto} it names the slack,
+   * not the layers kept: those follow from the image alone, so the text is known before any layer is read.
    */
   public String describe() {
-    return "keep=" + keepLayers + " compression=" + compression + " format=" + Squasher.OUTPUT_FORMAT_VERSION;
+    return (auto != null ? "auto=" + auto.describe() : "keep=" + keepLayers) + " compression=" + compression
+        + " format=" + Squasher.OUTPUT_FORMAT_VERSION;
   }
 }

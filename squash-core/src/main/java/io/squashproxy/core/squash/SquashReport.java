@@ -10,6 +10,8 @@ import java.time.Duration;
  * @param uncompressedBytesBefore sum of the source layers' tar sizes
  * @param uncompressedBytesAfter sum of the result layers' tar sizes (kept layers counted as they were)
  * @param method how the layers were merged: "one pass", "two passes: " and why, or "unchanged"
+ * @param wastedBytes file content that upper layers hide, as {@link WasteAnalysis} found it ({@code auto}
+ *     squashes); -1 where the squash did not analyse the image
  */
 public record SquashReport(
     int layersBefore,
@@ -19,7 +21,8 @@ public record SquashReport(
     long uncompressedBytesBefore,
     long uncompressedBytesAfter,
     Duration elapsed,
-    String method) {
+    String method,
+    long wastedBytes) {
 
   /** {@link #method} of a squash made in one pass. */
   public static final String ONE_PASS = "one pass";

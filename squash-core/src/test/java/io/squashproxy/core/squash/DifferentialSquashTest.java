@@ -28,6 +28,8 @@ class DifferentialSquashTest {
   private static final int IMAGES = Integer.getInteger("squash.images", 300);
   /** How the full squashes were made ("one pass", "two passes: why"), counted. */
   private static final java.util.Map<String, Integer> METHODS = new java.util.TreeMap<>();
+  /** What the auto squashes did: left the image whole, squashed it all, or kept some layers. */
+  private static final java.util.Map<String, Integer> AUTO = new java.util.TreeMap<>();
 
   @TempDir(factory = FastTempDirs.class)
   Path work;
@@ -55,6 +57,10 @@ class DifferentialSquashTest {
       int onePass = METHODS.getOrDefault("one pass", 0);
       assertTrue(onePass >= IMAGES / 4, "only " + onePass + " of " + IMAGES + " in one pass: " + METHODS);
       assertTrue(onePass < IMAGES, "no image took the two passes: " + METHODS);
+      System.out.println("auto squashes: " + AUTO);
+      for (String kind : List.of("unchanged", "all squashed", "kept some")) {
+        assertTrue(AUTO.getOrDefault(kind, 0) >= IMAGES / 20, "auto: too few '" + kind + "': " + AUTO);
+      }
     }
   }
 
@@ -112,8 +118,22 @@ class DifferentialSquashTest {
               + String.join("\n", pShape) + "\n" + g.log() + "squashed layer:\n" + listing(pEntries);
         }
       }
+      stage = "waste analysis";
+      WasteAnalysis analysis = new Squasher().analyze(img.manifest(), img.blobs(), Long.MAX_VALUE);
+      long fullContent = TarListing.contentBytes(full.layerTar());
+      if (analysis.outcome(0).contentBytes() != fullContent
+          || analysis.contentBytes() - analysis.wastedBytes() != fullContent) {
+        return "seed " + seed + ": analysis predicts " + analysis.outcome(0).contentBytes() + " content bytes and "
+            + analysis.wastedBytes() + " wasted of " + analysis.contentBytes() + ", the full squash wrote "
+            + fullContent + "\n" + g.log();
+      }
+      String auto = checkAuto(seed, r, img, g, all, analysis, out);
+      if (auto != null) {
+        return auto;
+      }
       List<Path> left = new ArrayList<>(Squashing.leftovers(work.resolve("s" + seed)));
       left.addAll(Squashing.leftovers(work.resolve("p" + seed)));
+      left.addAll(Squashing.leftovers(work.resolve("a" + seed)));
       assertTrue(left.isEmpty(), "files left in the work dir: " + left);
       return null;
     } catch (Exception | AssertionError e) {
@@ -124,6 +144,43 @@ class DifferentialSquashTest {
       }
       return "seed " + seed + " (" + stage + "): " + sb + "\n" + g.log();
     }
+  }
+
+  /**
+   * {@code mode: auto} with a random slack: keeps what the analysis says, gives the original's file system,
+   * has a partial squash's shape, writes the content the analysis predicts, and leaves an image it keeps whole
+   * byte-exact.
+   */
+  private String checkAuto(long seed, Random r, TestImage img, RandomImages.Generated g, RefFs all,
+      WasteAnalysis analysis, Compression out) throws Exception {
+    WasteSlack slack = new WasteSlack(r.nextInt(3) == 0 ? 0 : r.nextInt(64), r.nextBoolean() ? 0 : 5);
+    int keep = analysis.autoKeep(slack);
+    int n = g.tars().size();
+    Squashing.Squashed auto = Squashing.squash(img, SquashOptions.auto(slack, out, Long.MAX_VALUE),
+        work.resolve("a" + seed));
+    String where = "seed " + seed + " (auto, " + slack + ", analysis keeps " + keep + " of " + n + "): ";
+    AUTO.merge(!auto.result().squashed() ? "unchanged" : keep == 0 ? "all squashed" : "kept some", 1, Integer::sum);
+    if (!auto.result().squashed()) {
+      boolean same = java.util.Arrays.equals(img.manifest(), auto.result().manifest());
+      return keep >= n - 1 && same ? null : where + "left unchanged (same bytes: " + same + ")\n" + g.log();
+    }
+    int kept = auto.result().layers().size() - 1;
+    if (kept != keep) {
+      return where + "the squash kept " + kept + "\n" + g.log();
+    }
+    List<RefFs.Entry> entries = TarListing.read(auto.layerTar());
+    List<String> shape = LayerShape.partialSquash(entries, RefFs.of(g.tars().subList(0, keep)));
+    String diff = all.view(keep).diff(RefFs.of(auto.resultTars(img, keep)).view());
+    long content = TarListing.contentBytes(auto.layerTar());
+    for (byte[] tar : g.tars().subList(0, keep)) {
+      content += TarListing.contentBytes(tar);
+    }
+    long predicted = analysis.outcome(keep).contentBytes();
+    if (!shape.isEmpty() || !diff.isEmpty() || content != predicted) {
+      return where + diff + String.join("\n", shape) + "\ncontent " + content + ", predicted " + predicted
+          + "\n" + g.log() + "squashed layer:\n" + listing(entries);
+    }
+    return null;
   }
 
   private static String listing(List<RefFs.Entry> entries) {

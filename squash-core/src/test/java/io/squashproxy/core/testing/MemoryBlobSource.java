@@ -17,6 +17,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class MemoryBlobSource implements BlobSource {
   private final Map<Digest, byte[]> blobs = new LinkedHashMap<>();
   private final AtomicInteger opens = new AtomicInteger();
+  private final Map<Digest, Integer> opensByDigest = new java.util.concurrent.ConcurrentHashMap<>();
 
   /** Stores {@code bytes} under their sha256 digest and returns it. */
   public Digest put(byte[] bytes) {
@@ -50,6 +51,11 @@ public final class MemoryBlobSource implements BlobSource {
     return opens.get();
   }
 
+  /** How often {@code digest} was opened. */
+  public int opens(Digest digest) {
+    return opensByDigest.getOrDefault(digest, 0);
+  }
+
   @Override
   public InputStream open(Digest digest) throws FileNotFoundException {
     byte[] b = blobs.get(digest);
@@ -57,6 +63,7 @@ public final class MemoryBlobSource implements BlobSource {
       throw new FileNotFoundException("no blob " + digest);
     }
     opens.incrementAndGet();
+    opensByDigest.merge(digest, 1, Integer::sum);
     return new ByteArrayInputStream(b);
   }
 }

@@ -27,6 +27,21 @@ import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 public final class TarListing {
   private TarListing() {}
 
+  /** Bytes of regular-file content in a tar (what the waste figures count). */
+  public static long contentBytes(byte[] tar) {
+    long sum = 0;
+    try (TarArchiveInputStream in = new TarArchiveInputStream(new ByteArrayInputStream(tar), "ISO-8859-1")) {
+      for (TarArchiveEntry e; (e = in.getNextEntry()) != null; ) {
+        if (e.isFile() && !e.isLink()) {
+          sum += e.getSize();
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return sum;
+  }
+
   public static List<RefFs.Entry> read(byte[] tar) {
     List<Map<String, byte[]>> pax = RawPax.perMember(tar);
     List<RefFs.Entry> out = new ArrayList<>();

@@ -42,6 +42,22 @@ public final class ImageBuilder implements AutoCloseable {
     }
   }
 
+  /**
+   * A new image that starts as {@code base} (its layers byte-identical, copied with skopeo), so that images
+   * built from it share those layers as images built {@code FROM} one base do.
+   */
+  public static ImageBuilder from(ImageBuilder base, String tag) {
+    ImageBuilder b = new ImageBuilder(Scratch.create("img"), tag);
+    try {
+      Skopeo.copy(base.skopeoRef(), b.skopeoRef());
+      b.layers = base.layers;
+      return b;
+    } catch (RuntimeException | Error e) {
+      b.close();
+      throw e;
+    }
+  }
+
   private static Proc.Result umoci(String... args) {
     List<String> cmd = new ArrayList<>(List.of("umoci"));
     cmd.addAll(Arrays.asList(args));

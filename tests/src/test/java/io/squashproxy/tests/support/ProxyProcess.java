@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -66,9 +67,24 @@ public final class ProxyProcess implements AutoCloseable {
    */
   static final String TEST_SQUASH_WAIT = "10m";
 
-  /** {@code serve --upstream UPSTREAM_URL} with built-in defaults (squash everything, gzip). */
+  /**
+   * The rule the tests of the squash itself run with: every image into one layer ({@code mode: all}), whether
+   * or not it wastes bytes. Every start method adds it to a config that has no {@code squash} section, except
+   * {@link #startDefault}: the shipped default ({@code auto}) has tests of its own.
+   */
+  public static final String SQUASH_ALL = "squash:\n  rules:\n    - {match: '**', mode: all}\n";
+
+  /** {@code serve --upstream UPSTREAM_URL} squashing every image into one layer ({@link #SQUASH_ALL}). */
   public static ProxyProcess start(String upstreamUrl) {
     return start(upstreamUrl, null);
+  }
+
+  /**
+   * {@code serve --upstream UPSTREAM_URL} with {@code configYaml} as it is (the built-in squash rules, {@code
+   * auto}, when it has none), and the tests' {@code --squash-wait}.
+   */
+  public static ProxyProcess startDefault(String upstreamUrl, String configYaml) {
+    return start(upstreamUrl, configYaml, null, null, TEST_JVM, false, TEST_SQUASH_WAIT);
   }
 
   /**
@@ -125,7 +141,7 @@ public final class ProxyProcess implements AutoCloseable {
    */
   public static ProxyProcess startShippedWait(String upstreamUrl, String configYaml, Path cacheDir,
       List<String> jvmOptions) {
-    return start(upstreamUrl, configYaml, null, cacheDir, jvmOptions == null ? TEST_JVM : jvmOptions, null);
+    return start(upstreamUrl, configYaml, null, cacheDir, jvmOptions == null ? TEST_JVM : jvmOptions, true, null);
   }
 
   private static ProxyProcess start(String upstreamUrl, String configYaml, SSLContext tls) {
@@ -134,11 +150,13 @@ public final class ProxyProcess implements AutoCloseable {
 
   private static ProxyProcess start(String upstreamUrl, String configYaml, SSLContext tls, Path cacheDir,
       List<String> jvmOptions) {
-    return start(upstreamUrl, configYaml, tls, cacheDir, jvmOptions, TEST_SQUASH_WAIT);
+    return start(upstreamUrl, configYaml, tls, cacheDir, jvmOptions, true, TEST_SQUASH_WAIT);
   }
 
-  private static ProxyProcess start(String upstreamUrl, String configYaml, SSLContext tls, Path cacheDir,
-      List<String> jvmOptions, String squashWait) {
+  private static ProxyProcess start(String upstreamUrl, String givenYaml, SSLContext tls, Path cacheDir,
+      List<String> jvmOptions, boolean squashAll, String squashWait) {
+    String configYaml = !squashAll || (givenYaml != null && givenYaml.contains("squash:")) ? givenYaml
+        : (givenYaml == null ? "" : givenYaml + "\n") + SQUASH_ALL;
     Path jar = Env.squashJar();
     Scratch scratch = Scratch.create("proxy");
     return Proc.startWithRetries(scratch, attempt -> {
@@ -243,6 +261,20 @@ public final class ProxyProcess implements AutoCloseable {
   /** The {@code squashed} lines for one repository name (as the proxy routed it). */
   public List<Squash> squashes(String name) {
     return squashes().stream().filter(s -> s.name().equals(name)).toList();
+  }
+
+  /**
+   * Blob GETs clients sent for {@code repo}, digest to count, from the access log (the proxy must run with
+   * {@code logging: {accessLog: true}}).
+   */
+  public Map<String, Integer> clientBlobGets(String repo) {
+    Map<String, Integer> out = new java.util.TreeMap<>();
+    Matcher m = Pattern.compile("\"GET /v2/" + Pattern.quote(repo) + "/blobs/(sha256:[0-9a-f]{64})\" (\\d+)")
+        .matcher(log());
+    while (m.find()) {
+      out.merge(m.group(1), 1, Integer::sum);
+    }
+    return out;
   }
 
   /** How many log lines start (after the logback prefix) with {@code squashed }. */

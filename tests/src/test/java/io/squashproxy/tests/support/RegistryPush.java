@@ -34,7 +34,18 @@ public final class RegistryPush {
     return image.manifestDigest();
   }
 
-  static void blob(String host, String repo, Digest digest, byte[] bytes) {
+  /** Puts {@code manifest} at {@code reference} (a tag or its digest); returns its digest. */
+  public static Digest manifest(String host, String repo, String reference, String mediaType, byte[] manifest) {
+    HttpResponse<String> r = send(HttpRequest.newBuilder(URI.create("http://" + host + "/v2/" + repo + "/manifests/"
+        + reference)).header("Content-Type", mediaType).PUT(HttpRequest.BodyPublishers.ofByteArray(manifest)));
+    if (r.statusCode() != 201) {
+      throw new AssertionError("PUT manifest " + repo + ":" + reference + ": " + r.statusCode() + " " + r.body());
+    }
+    return Digest.sha256(manifest);
+  }
+
+  /** One blob, uploaded monolithically. */
+  public static void blob(String host, String repo, Digest digest, byte[] bytes) {
     HttpResponse<String> start = send(HttpRequest.newBuilder(URI.create("http://" + host + "/v2/" + repo
         + "/blobs/uploads/")).POST(HttpRequest.BodyPublishers.noBody()));
     if (start.statusCode() != 202) {

@@ -1,0 +1,53 @@
+package io.squashproxy.core.squash;
+
+import io.squashproxy.core.digest.Digest;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Where squashes keep {@link LayerIndex}es between images, by layer blob digest: a base layer shared by many
+ * images is read once. An implementation returns only an index that checks out ({@link LayerIndex#fromBytes})
+ * and drops a damaged one; a squash that finds none reads the layer and puts a new one.
+ */
+public interface LayerIndexStore {
+
+  Optional<LayerIndex> get(Digest layer);
+
+  void put(LayerIndex index);
+
+  /** Keeps nothing: every squash reads its layers. */
+  LayerIndexStore NONE = new LayerIndexStore() {
+    @Override
+    public Optional<LayerIndex> get(Digest layer) {
+      return Optional.empty();
+    }
+
+    @Override
+    public void put(LayerIndex index) {}
+  };
+
+  /** The last {@code maxLayers} indexes in memory (one run of the offline command). */
+  static LayerIndexStore inMemory(int maxLayers) {
+    Map<Digest, LayerIndex> lru = Collections.synchronizedMap(new LinkedHashMap<>(16, 0.75f, true) {
+      private static final long serialVersionUID = 1L;
+
+      @Override
+      protected boolean removeEldestEntry(Map.Entry<Digest, LayerIndex> eldest) {
+        return size() > maxLayers;
+      }
+    });
+    return new LayerIndexStore() {
+      @Override
+      public Optional<LayerIndex> get(Digest layer) {
+        return Optional.ofNullable(lru.get(layer));
+      }
+
+      @Override
+      public void put(LayerIndex index) {
+        lru.put(index.layer(), index);
+      }
+    };
+  }
+}
