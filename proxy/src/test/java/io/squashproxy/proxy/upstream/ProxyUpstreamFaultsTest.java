@@ -61,9 +61,9 @@ class ProxyUpstreamFaultsTest extends WireMockRegistrySupport {
         "listen: 127.0.0.1:0",
         "admin: {listen: 127.0.0.1:0}",
         "upstreams: [{name: up, url: '" + base() + "'}]",
-        "squash: {rules: [{match: '**', mode: all}]}", // squashes these small images that waste nothing
         "cache: {directory: '" + cache + "'}",
-        "squash: {rules: [{match: '**', wait: 10m}]}", // the first pull waits for its squash
+        // mode all squashes these small images that waste nothing; the wait makes the first pull squashed
+        "squash: {rules: [{match: '**', mode: all, wait: 10m}]}",
         "limits:",
         "  upstreamIdleTimeout: 2s",
         "  retry: {attempts: 2, baseDelay: 1ms, maxDelay: 1ms}"), "test.yaml", Map.of());
