@@ -206,6 +206,7 @@ class AccessControlTest {
             "    username: " + UPSTREAM_USER,
             "    password: ${UPSTREAM_PASSWORD}",
             "cache: { directory: " + s.dir("cache") + " }",
+            "squash: { rules: [{ match: '**', wait: 10m }] }", // the first pull waits for its squash
             "logging: { accessLog: true }",
             "auth:",
             "  htpasswd: " + htpasswd,
