@@ -206,7 +206,8 @@ class AccessControlTest {
             "    username: " + UPSTREAM_USER,
             "    password: ${UPSTREAM_PASSWORD}",
             "cache: { directory: " + s.dir("cache") + " }",
-            "squash: { rules: [ { match: '**', mode: all } ] }", // these small images waste nothing
+            // mode all: these small images waste nothing; the wait: the first pull is squashed
+            "squash: { rules: [ { match: '**', mode: all, wait: 10m } ] }",
             "logging: { accessLog: true }",
             "auth:",
             "  htpasswd: " + htpasswd,

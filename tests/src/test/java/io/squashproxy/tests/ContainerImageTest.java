@@ -128,7 +128,8 @@ class ContainerImageTest {
             "--env", "SQUASH_HEALTHCHECK_URL=http://127.0.0.1:" + adminPort + "/healthz"),
         IMAGE, "serve", "--config", "/etc/squash-proxy/config.yaml",
         "--listen", "127.0.0.1:" + proxyPort, "--admin-listen", "127.0.0.1:" + adminPort,
-        "--upstream", registry.url());
+        "--upstream", registry.url(),
+        "--squash-wait", "10m"); // the first pull waits for its squash: one layer from the first request
     proxy.awaitHttp200("http://127.0.0.1:" + proxyPort + "/v2/", Duration.ofSeconds(60));
     System.out.printf("[container] containers up: %d s; total %d s%n", seconds(t3, System.nanoTime()),
         seconds(t0, System.nanoTime()));

@@ -26,7 +26,6 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
-import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -126,39 +125,7 @@ final class SquashOrchestrator {
    */
   CompletableFuture<ServedManifest> produceWithinWait(Route route, ServedManifest source) {
     Squash s = squash(route, source);
-    if (s == null) {
-      return CompletableFuture.completedFuture(source);
-    }
-    if (s.result().isDone()) {
-      return s.result();
-    }
-    CompletableFuture<ServedManifest> answer = new CompletableFuture<>();
-    s.result().whenComplete((m, e) -> {
-      if (e != null) {
-        answer.completeExceptionally(e);
-      } else {
-        answer.complete(m);
-      }
-    });
-    Duration wait = route.rule().squashWait();
-    Runnable giveUp = () -> {
-      if (answer.isDone()) {
-        return;
-      }
-      s.task().background(); // before the answer, so whoever sees the answer sees it counted
-      if (answer.complete(source.asSquashPending())) {
-        LOG.info("serving {}@{} as it is: its squash takes longer than the rule's wait ({}), and goes on in "
-            + "the background", route.canonicalName(), source.digest(), wait);
-      }
-    };
-    s.working().thenRun(() -> {
-      if (wait.isZero()) {
-        giveUp.run();
-      } else {
-        CompletableFuture.delayedExecutor(wait.toNanos(), TimeUnit.NANOSECONDS, io).execute(giveUp);
-      }
-    });
-    return answer;
+    return s == null ? CompletableFuture.completedFuture(source) : SquashWait.within(s, route, source, io);
   }
 
   /** The squash of this document under the route's rule, joined or started; null when none applies. */
