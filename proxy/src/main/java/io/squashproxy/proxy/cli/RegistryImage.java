@@ -29,17 +29,9 @@ record RegistryImage(String name, Digest digest, byte[] manifest, BlobSource blo
    * @param platform {@code os/arch[/variant]} to pick from an index
    */
   static RegistryImage fetch(Upstreams upstreams, String reference, String platform) throws IOException {
-    String name = reference;
-    String ref = "latest";
-    int at = reference.indexOf('@');
-    int colon = reference.lastIndexOf(':');
-    if (at > 0) {
-      name = reference.substring(0, at);
-      ref = reference.substring(at + 1);
-    } else if (colon > reference.lastIndexOf('/')) {
-      name = reference.substring(0, colon);
-      ref = reference.substring(colon + 1);
-    }
+    Names.Reference parsed = Names.Reference.parse(reference);
+    String name = parsed.name();
+    String ref = parsed.reference();
     if (!Names.isValidName(name)) {
       throw new IOException(reference + ": not an image reference ([host/]repository[:tag|@digest]) nor a file");
     }

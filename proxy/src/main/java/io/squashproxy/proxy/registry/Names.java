@@ -58,4 +58,22 @@ public final class Names {
       throw new RegistryException(onError, "invalid digest: " + e.getMessage());
     }
   }
+
+  /**
+   * An image reference split as docker reads it: {@code name[:tag]} or {@code name@digest}; the tag defaults to
+   * {@code latest}. {@code reference} is the tag or the digest text; nothing is validated here.
+   */
+  public record Reference(String name, String reference) {
+    public static Reference parse(String text) {
+      int at = text.indexOf('@');
+      int colon = text.lastIndexOf(':');
+      if (at > 0) {
+        return new Reference(text.substring(0, at), text.substring(at + 1));
+      }
+      if (colon > text.lastIndexOf('/')) {
+        return new Reference(text.substring(0, colon), text.substring(colon + 1));
+      }
+      return new Reference(text, "latest");
+    }
+  }
 }

@@ -42,20 +42,9 @@ final class BaseImageLayers {
    */
   int sharedLayers(Route route, ImageManifest manifest, JsonNode platform) {
     String base = route.rule().baseImage();
-    int at = base.lastIndexOf('@');
-    int colon = base.lastIndexOf(':');
-    String name;
-    String ref;
-    if (at > 0) {
-      name = base.substring(0, at);
-      ref = base.substring(at + 1);
-    } else if (colon > base.lastIndexOf('/')) {
-      name = base.substring(0, colon);
-      ref = base.substring(colon + 1);
-    } else {
-      name = base;
-      ref = "latest";
-    }
+    Names.Reference parsed = Names.Reference.parse(base);
+    String name = parsed.name();
+    String ref = parsed.reference();
     try {
       Route baseRoute = upstreams.resolve(name, null);
       // On a squash worker: waiting for the io pool here is fine.
