@@ -97,6 +97,9 @@ class FleetBenchmark {
               + "to v4 (base + an 8 MiB dependency layer shared by every version + a new 1 MiB top layer each); "
               + "bloat (base + a 32 MiB build output in one layer, deleted by the next, + 256 KiB). Pull order: "
               + String.join(", ", FLEET) + ".")
+.note("Both proxies run with the tests' `--squash-wait 10m`, so every pull gets what the mode makes; with the "
+              + "shipped `wait: 0s` the first pull of each new image gets the original while it is squashed (pushes "
+              + "with notifications, or `/warm`, squash ahead of it).")
           .note("Bytes: layer blobs the node store did not have yet when each image was copied into it (`skopeo "
               + "copy docker://... oci:STORE:TAG`, which skips blobs the layout holds). Optimum: every distinct "
               + "original layer once, each less its wasted share (`analyze --json`: compressed size x (1 - wasted / "
