@@ -9,28 +9,17 @@ import io.squashproxy.core.image.ImageJson;
 import io.squashproxy.core.layout.TestImages;
 import io.squashproxy.core.layout.TestImages.DockerImage;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /** {@code analyze} on archives: the figures a user reads, in text and JSON, and broken input. */
 class AnalyzeCommandTest {
   @TempDir
   Path dir;
 
-  private final StringWriter out = new StringWriter();
-  private final StringWriter err = new StringWriter();
-
-  private int run(String... args) {
-    CommandLine cl = Main.commandLine();
-    cl.setOut(new PrintWriter(out, true));
-    cl.setErr(new PrintWriter(err, true));
-    return cl.execute(args);
-  }
+  private final CliRun cli = new CliRun();
 
   /** base (5000 B), a build layer writing 8000 B to /tmp, a layer deleting /tmp. */
   private Path archive(int corruptLayer) throws IOException {
@@ -43,8 +32,8 @@ class AnalyzeCommandTest {
 
   @Test
   void jsonGivesEveryFigure() throws IOException {
-    assertEquals(0, run("analyze", archive(-1).toString(), "--json", "--waste-slack", "0"), err.toString());
-    JsonNode image = ImageJson.MAPPER.readTree(out.toString()).get("images").get(0);
+    assertEquals(0, cli.run("analyze", archive(-1).toString(), "--json", "--waste-slack", "0"), cli.err.toString());
+    JsonNode image = ImageJson.MAPPER.readTree(cli.out.toString()).get("images").get(0);
     assertEquals("app:1", image.get("name").asText());
     assertEquals(13_001, image.get("contentBytes").asLong());
     assertEquals(8_000, image.get("wastedBytes").asLong());
@@ -67,8 +56,8 @@ class AnalyzeCommandTest {
 
   @Test
   void textNamesTheWasteAndWhatEachModeMakes() throws IOException {
-    assertEquals(0, run("analyze", archive(-1).toString(), "--waste-slack", "0"), err.toString());
-    String text = out.toString();
+    assertEquals(0, cli.run("analyze", archive(-1).toString(), "--waste-slack", "0"), cli.err.toString());
+    String text = cli.out.toString();
     assertTrue(text.contains("tmp/build.o  (added in layer 1, hidden by layer 2)"), text);
     assertTrue(text.contains("keeps layer 0, squashes 1-2 into one"), text);
     assertTrue(text.contains("every layer squashed into one"), text);
@@ -77,20 +66,20 @@ class AnalyzeCommandTest {
   @Test
   void theDefaultSlackKeepsSmallWaste() throws IOException {
     // 8000 bytes are within the default 1 MiB: auto would leave this image as it is.
-    assertEquals(0, run("analyze", archive(-1).toString()), err.toString());
-    assertTrue(out.toString().contains("unchanged: nothing wasted beyond the slack"), out.toString());
+    assertEquals(0, cli.run("analyze", archive(-1).toString()), cli.err.toString());
+    assertTrue(cli.out.toString().contains("unchanged: nothing wasted beyond the slack"), cli.out.toString());
   }
 
   @Test
   void aBrokenLayerIsNamed() throws IOException {
-    assertEquals(1, run("analyze", archive(1).toString()));
-    assertTrue(err.toString().contains("image app:1") && err.toString().contains("layer 1"), err.toString());
-    assertEquals("", out.toString());
+    assertEquals(1, cli.run("analyze", archive(1).toString()));
+    assertTrue(cli.err.toString().contains("image app:1") && cli.err.toString().contains("layer 1"), cli.err.toString());
+    assertEquals("", cli.out.toString());
   }
 
   @Test
   void aBadSlackIsAUsageError() throws IOException {
-    assertEquals(2, run("analyze", archive(-1).toString(), "--waste-slack-percent", "150"));
-    assertTrue(err.toString().contains("between 0 and 100"), err.toString());
+    assertEquals(2, cli.run("analyze", archive(-1).toString(), "--waste-slack-percent", "150"));
+    assertTrue(cli.err.toString().contains("between 0 and 100"), cli.err.toString());
   }
 }
