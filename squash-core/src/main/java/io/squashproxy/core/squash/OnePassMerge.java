@@ -19,10 +19,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * A full squash in one pass: the layers are read from the top down, and each entry is written to the squashed
@@ -73,16 +71,21 @@ final class OnePassMerge {
   private final List<Digest> diffIds;
   private final BlobSource blobs;
   private final SquashListener listener;
+  private final SquashOptions.PathLimit pathLimit;
+  /** Members read so far, over all layers: what the heap holds grows with it. */
+  private long paths;
 
   /** Paths an upper layer gave an entry or whited out. */
-  private final Set<String> defined = new HashSet<>();
+  private final PathTable defined = PathTable.set();
   /** Paths below which an upper layer hides everything lower (whiteout, non-directory, opaque marker). */
-  private final Set<String> cleared = new HashSet<>();
+  private final PathTable cleared = PathTable.set();
   /** Each written path's source: its entry's position, for a hard link the position of its file's entry. */
-  private final Map<String, Long> written = new HashMap<>();
+  private final PathTable written = PathTable.map();
   private final List<List<Member>> members;
 
-  OnePassMerge(List<Descriptor> layers, List<Digest> diffIds, BlobSource blobs, SquashListener listener) {
+  OnePassMerge(List<Descriptor> layers, List<Digest> diffIds, BlobSource blobs, SquashListener listener,
+      SquashOptions.PathLimit pathLimit) {
+    this.pathLimit = pathLimit;
     this.layers = layers;
     this.diffIds = diffIds;
     this.blobs = blobs;
@@ -125,6 +128,7 @@ final class OnePassMerge {
       int ordinal = 0;
       for (TarEntry e = reader.next(); e != null; e = reader.next(), ordinal++) {
         current = e.name();
+        pathLimit.check(++paths, index, layer);
         String path = Squasher.cleanEntryName(e.name());
         seen.add(new Member(path, e.type(), e.linkName()));
         String base = EntryPaths.baseName(path);
@@ -181,8 +185,8 @@ final class OnePassMerge {
       }
       current = null;
       tee.transferTo(OutputStream.nullOutputStream()); // trailing zero blocks also count for diff_id
-      defined.addAll(defines);
-      cleared.addAll(clears);
+      defines.forEach(defined::add);
+      clears.forEach(cleared::add);
       return tee.count;
     } catch (NotInOnePass e) {
       throw e;
@@ -192,7 +196,7 @@ final class OnePassMerge {
   }
 
   private void record(String path, long source) {
-    if (written.put(path, source) != null) {
+    if (written.put(path, source) != PathTable.ABSENT) {
       throw new NotInOnePass("'" + path + "' appears twice in one layer");
     }
   }
@@ -211,10 +215,13 @@ final class OnePassMerge {
 
   /**
    * Applies every layer's headers bottom-up, as the two-pass squash does (its errors for invalid layers), and
-   * compares the plan with what was written.
+   * compares the result with what was written. The two-pass plan of a full squash ({@link MergePlan#build} with
+   * nothing kept) writes every path of the tree from one source: a directory from its own entry, any other
+   * name (the content or a hard link) from its inode's entry; so the tree is compared with that directly, and
+   * no plan is built (it would be the peak of the heap).
    */
   private void check() throws IOException {
-    // The upper layers' effects are done with: free them before the tree and the plan are built (the peak).
+    // The upper layers' effects are done with: free them before the tree is built (the peak).
     defined.clear();
     cleared.clear();
     FsTree tree = new FsTree(0);
@@ -232,30 +239,20 @@ final class OnePassMerge {
       }
       members.set(i, null);
     }
-    MergePlan plan = MergePlan.build(tree, Collections.emptyNavigableMap(), 0);
-    for (Map.Entry<Long, MergePlan.Emission> e : plan.byPosition.entrySet()) {
-      MergePlan.Emission emission = e.getValue();
-      String path;
-      long source;
-      if (emission instanceof MergePlan.Dir d) {
-        path = d.path();
-        source = e.getKey();
-      } else if (emission instanceof MergePlan.Content c) {
-        path = c.path();
-        source = c.inode().position();
-      } else {
-        MergePlan.Link l = (MergePlan.Link) emission;
-        path = l.path();
-        source = l.inode().position();
-      }
-      Long wrote = written.remove(path);
-      if (wrote == null || wrote != source) {
-        throw new NotInOnePass("'" + path + "' comes from another entry than in layer order");
+    for (Map.Entry<String, FsTree.Node> e : tree.nodes.entrySet()) {
+      FsTree.Node node = e.getValue();
+      long source = node.dir() ? node.position() : node.inode().position();
+      if (written.get(e.getKey()) != source) {
+        throw new NotInOnePass("'" + e.getKey() + "' comes from another entry than in layer order");
       }
     }
-    if (!written.isEmpty()) {
-      throw new NotInOnePass("'" + written.keySet().iterator().next() + "' was written but does not survive in "
-          + "layer order");
+    if (written.size() != tree.nodes.size()) {
+      // Every tree path was written (once: a second write is refused as it happens): some path is extra.
+      written.forEach(path -> {
+        if (!tree.nodes.containsKey(path)) {
+          throw new NotInOnePass("'" + path + "' was written but does not survive in layer order");
+        }
+      });
     }
   }
 }
