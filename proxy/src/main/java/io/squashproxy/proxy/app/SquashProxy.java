@@ -21,6 +21,7 @@ import io.squashproxy.proxy.server.RegistryHandler;
 import io.squashproxy.proxy.service.ImageService;
 import io.squashproxy.proxy.service.ProxyStats;
 import io.squashproxy.proxy.service.Rules;
+import io.squashproxy.proxy.service.SquashPathLimit;
 import io.squashproxy.proxy.service.SquashRule;
 import io.squashproxy.proxy.service.Upstreams;
 import io.squashproxy.proxy.store.ContentStore;
@@ -140,6 +141,7 @@ public final class SquashProxy implements AutoCloseable {
           .register(meters);
       FunctionCounter.builder("squash_proxy_layer_index_misses", indexes,
           LayerIndexFiles::misses).description("layers a squash had to read and index").register(meters);
+      SquashPathLimit.set(config.limits().maxPathsPerSquash());
       ImageService service = new ImageService(upstreams, store, tags, records, leases, indexes, io, squashPool,
           config.limits().maxImageSize().bytes(), stats);
       page.set(new StatusPage(records, stats, local));

@@ -615,14 +615,14 @@ public final class ImageService {
   private SquashOptions options(Route route, ImageManifest manifest, JsonNode platform) {
     SquashRule rule = route.rule();
     if (rule.mode() == SquashRule.Mode.AUTO) {
-      return SquashOptions.auto(rule.slack(), rule.compression(), maxUncompressedBytes);
+      return SquashPathLimit.applied(SquashOptions.auto(rule.slack(), rule.compression(), maxUncompressedBytes));
     }
     int keep = switch (rule.mode()) {
       case KEEP -> rule.keepLayers();
       case BASE -> sharedLayers(route, manifest, platform);
       default -> 0;
     };
-    return new SquashOptions(keep, rule.compression(), maxUncompressedBytes);
+    return SquashPathLimit.applied(new SquashOptions(keep, rule.compression(), maxUncompressedBytes));
   }
 
   /** How many leading layers the image shares with the rule's base image (same platform). */
