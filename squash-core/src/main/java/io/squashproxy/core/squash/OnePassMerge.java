@@ -52,16 +52,6 @@ final class OnePassMerge {
     }
   }
 
-  /**
-   * What a layer's tar member was, for the bottom-up check: its cleaned path (the same string the maps above
-   * hold, so a path costs its bytes once), type and link target only.
-   */
-  private record Member(String name, byte type, String linkName) {
-    TarEntry asEntry() {
-      return TarEntry.of(name, type, 0, 0).withLinkName(linkName);
-    }
-  }
-
   /** A member written with content (or the file a hard link shares), under {@code header.name()}. */
   private record Written(TarEntry header, long position) {}
 
@@ -79,9 +69,12 @@ final class OnePassMerge {
   private final PathTable defined = PathTable.set();
   /** Paths below which an upper layer hides everything lower (whiteout, non-directory, opaque marker). */
   private final PathTable cleared = PathTable.set();
-  /** Each written path's source: its entry's position, for a hard link the position of its file's entry. */
-  private final PathTable written = PathTable.map();
-  private final List<List<Member>> members;
+  /**
+   * Each layer's members, and for each written one its source: its entry's position, for a hard link the
+   * position of its file's entry.
+   */
+  private final List<LayerHeaders> members;
+
 
   OnePassMerge(List<Descriptor> layers, List<Digest> diffIds, BlobSource blobs, SquashListener listener,
       SquashOptions.PathLimit pathLimit) {
@@ -114,8 +107,10 @@ final class OnePassMerge {
   /** Streams layer {@code index}, writing what no upper layer hides. Returns its tar's size. */
   private long layer(int index, TarWriter out, long budget) throws IOException {
     Descriptor layer = layers.get(index);
-    List<Member> seen = new ArrayList<>();
+    LayerHeaders seen = new LayerHeaders();
     members.set(index, seen);
+    // Paths written from this layer: a second one is a path twice in the layer (upper layers' paths are hidden).
+    PathTable recorded = PathTable.set();
     // This layer's effects on the layers below; they do not apply to its own entries.
     List<String> defines = new ArrayList<>();
     List<String> clears = new ArrayList<>();
@@ -130,7 +125,7 @@ final class OnePassMerge {
         current = e.name();
         pathLimit.check(++paths, index, layer);
         String path = Squasher.cleanEntryName(e.name());
-        seen.add(new Member(path, e.type(), e.linkName()));
+        seen.add(path, e.type(), e.linkName());
         String base = EntryPaths.baseName(path);
         String parent = EntryPaths.parent(path);
         if (Whiteouts.isOpaque(base)) {
@@ -153,7 +148,7 @@ final class OnePassMerge {
           files.remove(path);
           if (visible) {
             out.putEntry(e.withName(path.isEmpty() ? "./" : path + "/"));
-            record(path, position);
+            record(recorded, seen, ordinal, path, position);
           }
           continue;
         }
@@ -166,7 +161,7 @@ final class OnePassMerge {
                   + (target == null ? "of a lower layer" : "an upper layer removed"));
             }
             out.putEntry(target.header.asHardlink(path, target.header.name()));
-            record(path, target.position);
+            record(recorded, seen, ordinal, path, target.position);
           }
           files.put(path, target == null ? HIDDEN : target);
           continue;
@@ -180,7 +175,7 @@ final class OnePassMerge {
         if (header.isRegular()) {
           out.copyContent(reader.content());
         }
-        record(path, position);
+        record(recorded, seen, ordinal, path, position);
         files.put(path, new Written(header, position));
       }
       current = null;
@@ -195,10 +190,11 @@ final class OnePassMerge {
     }
   }
 
-  private void record(String path, long source) {
-    if (written.put(path, source) != PathTable.ABSENT) {
+  private void record(PathTable recorded, LayerHeaders layer, int ordinal, String path, long source) {
+    if (!recorded.add(path)) {
       throw new NotInOnePass("'" + path + "' appears twice in one layer");
     }
+    layer.written(ordinal, source);
   }
 
   private boolean hidden(String path) {
@@ -228,31 +224,53 @@ final class OnePassMerge {
     for (int i = 0; i < layers.size(); i++) {
       String current = null;
       try {
-        List<Member> layerMembers = members.get(i);
+        LayerHeaders layerMembers = members.get(i);
         for (int ordinal = 0; ordinal < layerMembers.size(); ordinal++) {
-          Member m = layerMembers.get(ordinal);
-          current = m.name();
-          Squasher.apply(tree, m.asEntry(), i, ordinal);
+          current = layerMembers.name(ordinal);
+          Squasher.apply(tree, layerMembers.asEntry(ordinal), i, ordinal);
         }
       } catch (RuntimeException e) {
         throw Squasher.layerFailure(i, layers.get(i), current, e);
       }
-      members.set(i, null);
     }
-    for (Map.Entry<String, FsTree.Node> e : tree.nodes.entrySet()) {
-      FsTree.Node node = e.getValue();
-      long source = node.dir() ? node.position() : node.inode().position();
-      if (written.get(e.getKey()) != source) {
-        throw new NotInOnePass("'" + e.getKey() + "' comes from another entry than in layer order");
+    // What was written is a map from path to source (no path twice: refused as it happened); it must be the
+    // tree's. Every written path is in the tree with its source, and as many as the tree has: then they are equal.
+    long matched = 0;
+    String extra = null;
+    for (LayerHeaders layerMembers : members) {
+      for (int ordinal = 0; ordinal < layerMembers.size(); ordinal++) {
+        long wrote = layerMembers.source(ordinal);
+        if (wrote == LayerHeaders.NOT_WRITTEN) {
+          continue;
+        }
+        String path = layerMembers.name(ordinal);
+        FsTree.Node node = tree.nodes.get(path);
+        if (node == null) {
+          extra = extra != null ? extra : path;
+        } else if (wrote != (node.dir() ? node.position() : node.inode().position())) {
+          throw new NotInOnePass("'" + path + "' comes from another entry than in layer order");
+        } else {
+          matched++;
+        }
       }
     }
-    if (written.size() != tree.nodes.size()) {
-      // Every tree path was written (once: a second write is refused as it happens): some path is extra.
-      written.forEach(path -> {
-        if (!tree.nodes.containsKey(path)) {
-          throw new NotInOnePass("'" + path + "' was written but does not survive in layer order");
+    if (matched < tree.nodes.size()) {
+      PathTable wrote = PathTable.set();
+      for (LayerHeaders layerMembers : members) {
+        for (int ordinal = 0; ordinal < layerMembers.size(); ordinal++) {
+          if (layerMembers.source(ordinal) != LayerHeaders.NOT_WRITTEN) {
+            wrote.add(layerMembers.name(ordinal));
+          }
         }
-      });
+      }
+      for (String path : tree.nodes.keySet()) {
+        if (!wrote.contains(path)) {
+          throw new NotInOnePass("'" + path + "' comes from another entry than in layer order");
+        }
+      }
+    }
+    if (extra != null) {
+      throw new NotInOnePass("'" + extra + "' was written but does not survive in layer order");
     }
   }
 }
