@@ -43,18 +43,19 @@ final class FsTree {
    * an image, issue #14); a hard link names the inode of its target.
    */
   static final class Node extends Inode {
-    private final boolean dir;
+    /** {@link #link} of a directory: no field of its own, so a node is 24 bytes. */
+    private static final Inode DIRECTORY = new Inode(-1, -1);
+
     private final Inode link;
 
     /** @param inode null for a directory, or for a non-directory entry that makes its own inode */
     Node(boolean dir, int layer, int ordinal, Inode inode) {
       super(layer, ordinal);
-      this.dir = dir;
-      this.link = inode;
+      this.link = dir ? DIRECTORY : inode;
     }
 
     boolean dir() {
-      return dir;
+      return link == DIRECTORY;
     }
 
     int layer() {
@@ -66,12 +67,12 @@ final class FsTree {
     }
 
     Inode inode() {
-      return dir ? null : link != null ? link : this;
+      return link == DIRECTORY ? null : link != null ? link : this;
     }
 
     @Override
     public String toString() {
-      return (dir ? "dir" : "node") + "@" + layer + ":" + ordinal;
+      return (dir() ? "dir" : "node") + "@" + layer + ":" + ordinal;
     }
   }
 

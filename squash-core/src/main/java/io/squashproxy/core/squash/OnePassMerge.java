@@ -107,7 +107,7 @@ final class OnePassMerge {
   /** Streams layer {@code index}, writing what no upper layer hides. Returns its tar's size. */
   private long layer(int index, TarWriter out, long budget) throws IOException {
     Descriptor layer = layers.get(index);
-    LayerHeaders seen = new LayerHeaders();
+    LayerHeaders seen = new LayerHeaders(index);
     members.set(index, seen);
     // Paths written from this layer: a second one is a path twice in the layer (upper layers' paths are hidden).
     PathTable recorded = PathTable.set();
@@ -180,6 +180,7 @@ final class OnePassMerge {
       }
       current = null;
       tee.transferTo(OutputStream.nullOutputStream()); // trailing zero blocks also count for diff_id
+      seen.trim();
       defines.forEach(defined::add);
       clears.forEach(cleared::add);
       return tee.count;
