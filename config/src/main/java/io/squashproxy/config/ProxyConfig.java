@@ -89,7 +89,7 @@ public record ProxyConfig(
   /**
    * Heap a squash may count on per path, with room to spare: the two-pass squash (layers kept, {@code mode: auto})
    * holds the most, about 430 bytes a path measured on node_modules-like trees (issue #14); the one-pass full
-   * squash about 230.
+   * squash about 200.
    */
   public static final long HEAP_BYTES_PER_PATH = 512;
 

@@ -71,7 +71,7 @@ final class SquashCommand implements Callable<Integer> {
 
   @Option(names = "--max-paths", paramLabel = "N",
       description = "Stop with an error naming the image when it has more than N paths (tar members over all "
-          + "layers), before the heap runs out (default: no limit). The squash needs about 230 bytes of heap a "
+          + "layers), before the heap runs out (default: no limit). The squash needs about 200 bytes of heap a "
           + "path, up to 430 with --keep-layers or --mode auto: raise -Xmx (JAVA_TOOL_OPTIONS) for bigger images.")
   Long maxPaths;
 
