@@ -104,9 +104,34 @@ public record ProxyConfig(
    * @param upstreamIdleTimeout longest pause between body bytes from an upstream before the transfer is
    *     abandoned (and retried)
    * @param retry how failed upstream requests are retried
+   * @param maxPathsPerSquash the most paths (tar members over all layers) one squash may hold in memory; an
+   *     image with more is passed through unsquashed. Default: {@link #defaultMaxPathsPerSquash}
    */
   public record Limits(Integer concurrentSquashes, ByteSize maxImageSize, Duration connectTimeout,
-      Duration requestTimeout, Duration idleTimeout, Duration upstreamIdleTimeout, Retry retry) {}
+      Duration requestTimeout, Duration idleTimeout, Duration upstreamIdleTimeout, Retry retry,
+      Long maxPathsPerSquash) {
+
+    public Limits(Integer concurrentSquashes, ByteSize maxImageSize, Duration connectTimeout,
+        Duration requestTimeout, Duration idleTimeout, Duration upstreamIdleTimeout, Retry retry) {
+      this(concurrentSquashes, maxImageSize, connectTimeout, requestTimeout, idleTimeout, upstreamIdleTimeout, retry,
+          null);
+    }
+  }
+
+  /**
+   * Heap a squash may count on per path, with room to spare: the two-pass squash (layers kept, {@code mode: auto})
+   * holds the most, about 430 bytes a path measured on node_modules-like trees (issue #14); the one-pass full
+   * squash about 200.
+   */
+  public static final long HEAP_BYTES_PER_PATH = 512;
+
+  /**
+   * Default of {@code limits.maxPathsPerSquash}: half the heap ({@code -Xmx}) shared by the squashes that may run
+   * at once, at {@link #HEAP_BYTES_PER_PATH}; the other half is for everything else the proxy holds.
+   */
+  public static long defaultMaxPathsPerSquash(long maxHeapBytes, int concurrentSquashes) {
+    return Math.max(1, maxHeapBytes / 2 / Math.max(1, concurrentSquashes) / HEAP_BYTES_PER_PATH);
+  }
 
   /**
    * Retries of upstream reads (GET, HEAD) after 500, 502, 503, 504, 429, refused or reset connections and
@@ -184,7 +209,9 @@ public record ProxyConfig(
     Squash s = squash == null || squash.rules() == null || squash.rules().isEmpty()
         ? new Squash(List.of(new Rule("**", DEFAULT_MODE, null, null, "gzip:6", List.of())))
         : squash;
-    Limits l = limits == null ? new Limits(null, null, null, null, null, null, null) : limits;
+    Limits l = limits == null ? new Limits(null, null, null, null, null, null, null, null) : limits;
+    int squashes = l.concurrentSquashes() == null ? Math.max(1, Runtime.getRuntime().availableProcessors() / 2)
+        : l.concurrentSquashes();
     Retry r = l.retry() == null ? new Retry(null, null, null, null, null) : l.retry();
     Logging g = logging == null ? new Logging(null, null, null) : logging;
     return new ProxyConfig(
@@ -202,8 +229,7 @@ public record ProxyConfig(
             c.minFreeSpace() == null ? FreeSpace.parse("5%") : c.minFreeSpace()),
         s,
         new Limits(
-            l.concurrentSquashes() == null ? Math.max(1, Runtime.getRuntime().availableProcessors() / 2)
-                : l.concurrentSquashes(),
+            squashes,
             l.maxImageSize() == null ? new ByteSize(64L << 30) : l.maxImageSize(),
             l.connectTimeout() == null ? Duration.ofSeconds(10) : l.connectTimeout(),
             l.requestTimeout() == null ? Duration.ofMinutes(5) : l.requestTimeout(),
@@ -213,7 +239,9 @@ public record ProxyConfig(
                 r.baseDelay() == null ? Duration.ofMillis(250) : r.baseDelay(),
                 r.maxDelay() == null ? Duration.ofSeconds(10) : r.maxDelay(),
                 r.jitter() == null ? 0.5 : r.jitter(),
-                r.maxRetryAfter() == null ? Duration.ofSeconds(30) : r.maxRetryAfter())),
+                r.maxRetryAfter() == null ? Duration.ofSeconds(30) : r.maxRetryAfter()),
+            l.maxPathsPerSquash() == null
+                ? defaultMaxPathsPerSquash(Runtime.getRuntime().maxMemory(), squashes) : l.maxPathsPerSquash()),
         new Logging(g.level() == null ? "info" : g.level(), Boolean.TRUE.equals(g.json()),
             Boolean.TRUE.equals(g.accessLog())),
         authDefaults(auth),
@@ -383,6 +411,9 @@ public record ProxyConfig(
     }
     if (limits.concurrentSquashes() < 1) {
       out.add("limits.concurrentSquashes: must be at least 1");
+    }
+    if (limits.maxPathsPerSquash() < 1) {
+      out.add("limits.maxPathsPerSquash: must be at least 1");
     }
     checkUpstreamTimeouts(out, limits);
     if (!List.of("trace", "debug", "info", "warn", "error").contains(logging.level())) {

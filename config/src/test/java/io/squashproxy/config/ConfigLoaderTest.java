@@ -76,6 +76,7 @@ class ConfigLoaderTest {
       "cache:\\n  minFreeSpace: 95%                             | x.yaml line 2: cache.minFreeSpace: a share must be between 0% and 90%",
       "cache:\\n  tagTtl: soon                                  | x.yaml line 2: cache.tagTtl: invalid duration 'soon'",
       "limits:\\n  concurrentSquashes: many                      | x.yaml line 2: limits.concurrentSquashes",
+      "limits:\\n  maxPathsPerSquash: 0                        | x.yaml line 2: limits.maxPathsPerSquash: must be at least 1",
       "upstreams:\\n  - url: ftp://x                             | x.yaml line 2: upstreams[0].url: must start with http",
       "squash:\\n  rules:\\n    - match: a\\n      mode: keep      | x.yaml line 3: squash.rules[0].keep: mode keep needs keep >= 1",
       "squash:\\n  rules:\\n    - match: a\\n    - match: b\\n      mode: fold | x.yaml line 5: squash.rules[1].mode: must be auto, off, all, keep or base",
@@ -160,6 +161,17 @@ class ConfigLoaderTest {
     assertEquals("basic", c.auth().mode());
     assertEquals(ProxyConfig.DEFAULT_REALM, c.auth().realm());
     assertTrue(c.auth().access().isEmpty());
+  }
+
+  @Test
+  void maxPathsPerSquashDefaultsToHalfTheHeapPerSquashAndCanBeSet() throws Exception {
+    ProxyConfig d = ConfigLoader.parse("limits:\n  concurrentSquashes: 2\n", "x.yaml", Map.of());
+    assertEquals(Runtime.getRuntime().maxMemory() / 2 / 2 / ProxyConfig.HEAP_BYTES_PER_PATH,
+        d.limits().maxPathsPerSquash());
+    // -Xmx1g, one squash at a time: a million paths.
+    assertEquals(1L << 20, ProxyConfig.defaultMaxPathsPerSquash(1L << 30, 1));
+    ProxyConfig c = ConfigLoader.parse("limits:\n  maxPathsPerSquash: 5000\n", "x.yaml", Map.of());
+    assertEquals(5000L, c.limits().maxPathsPerSquash());
   }
 
   @Test

@@ -23,6 +23,7 @@ import io.squashproxy.proxy.service.ImageService;
 import io.squashproxy.proxy.service.ProxyStats;
 import io.squashproxy.proxy.service.RefusedImages;
 import io.squashproxy.proxy.service.Rules;
+import io.squashproxy.proxy.service.SquashPathLimit;
 import io.squashproxy.proxy.service.SquashRule;
 import io.squashproxy.proxy.service.Upstreams;
 import io.squashproxy.proxy.store.ContentStore;
@@ -146,6 +147,7 @@ public final class SquashProxy implements AutoCloseable {
           .register(meters);
       FunctionCounter.builder("squash_proxy_layer_index_misses", indexes,
           LayerIndexFiles::misses).description("layers a squash had to read and index").register(meters);
+      SquashPathLimit.set(config.limits().maxPathsPerSquash());
       ImageService service = new ImageService(upstreams, store, tags, records, leases, indexes, io, squashPool,
           config.limits().maxImageSize().bytes(), stats, new RefusedImages(ticker));
       page.set(new StatusPage(records, tags, store, stats, service.refused(), service.backgroundSquashes()));

@@ -5,6 +5,7 @@ import io.squashproxy.core.layout.ArchiveListener;
 import io.squashproxy.core.layout.ArchiveOptions;
 import io.squashproxy.core.layout.ArchiveResult;
 import io.squashproxy.core.layout.ArchiveSquasher;
+import io.squashproxy.core.squash.SquashOptions;
 import io.squashproxy.core.squash.WasteSlack;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -68,6 +69,12 @@ final class SquashCommand implements Callable<Integer> {
           + "(default: none for a docker-archive, as docker save writes; gzip for OCI).")
   Compression compression;
 
+  @Option(names = "--max-paths", paramLabel = "N",
+      description = "Stop with an error naming the image when it has more than N paths (tar members over all "
+          + "layers), before the heap runs out (default: no limit). The squash needs about 200 bytes of heap a "
+          + "path, up to 430 with --keep-layers or --mode auto: raise -Xmx (JAVA_TOOL_OPTIONS) for bigger images.")
+  Long maxPaths;
+
   @Option(names = "--work-dir", paramLabel = "DIR",
       description = "Where temporary files go (default: a temporary directory next to OUT).")
   Path workDir;
@@ -84,15 +91,31 @@ final class SquashCommand implements Callable<Integer> {
       throw new ParameterException(spec.commandLine(), "--keep-layers and --mode auto exclude each other: auto "
           + "decides what to keep");
     }
+    if (maxPaths != null && maxPaths < 1) {
+      throw new ParameterException(spec.commandLine(), "--max-paths must be at least 1, got " + maxPaths);
+    }
     ArchiveOptions options = new ArchiveOptions(keepLayers, compression, Long.MAX_VALUE);
+    if (maxPaths != null) {
+      options = options.withPathLimit(new SquashOptions.PathLimit(maxPaths, "--max-paths"));
+    }
     if (mode == Mode.auto) {
       options = options.withAuto(slack(spec, wasteSlack, wasteSlackPercent, WasteSlack.DEFAULT));
     }
     // Progress only for a person watching: in a pipe or a log it would be noise.
     ArchiveListener progress = System.console() != null ? new TerminalProgress(System.err) : ArchiveListener.NONE;
     LOG.info("Squashing {} into {}", input, output);
-    ArchiveResult result = new ArchiveSquasher(progress)
-        .squash(input, output, options, workDir);
+    OutOfMemory.Watch watch = new OutOfMemory.Watch(progress);
+    ArchiveResult result;
+    try {
+      result = new ArchiveSquasher(watch).squash(input, output, options, workDir);
+    } catch (OutOfMemoryError e) {
+      throw OutOfMemory.error(input, watch.image(), maxPaths != null);
+    } catch (IOException | RuntimeException e) {
+      if (OutOfMemory.causedBy(e)) {
+        throw OutOfMemory.error(input, watch.image(), maxPaths != null);
+      }
+      throw e;
+    }
     ReportPrinter.print(spec.commandLine().getOut(), result);
     LOG.info("Wrote {} ({})", output, result.format());
     return Main.EXIT_OK;

@@ -373,14 +373,14 @@ final class SquashOrchestrator {
   private SquashOptions options(Route route, ImageManifest manifest, JsonNode platform) {
     SquashRule rule = route.rule();
     if (rule.mode() == SquashRule.Mode.AUTO) {
-      return SquashOptions.auto(rule.slack(), rule.compression(), maxUncompressedBytes);
+      return SquashPathLimit.applied(SquashOptions.auto(rule.slack(), rule.compression(), maxUncompressedBytes));
     }
     int keep = switch (rule.mode()) {
       case KEEP -> rule.keepLayers();
       case BASE -> baseLayers.sharedLayers(route, manifest, platform);
       default -> 0;
     };
-    return new SquashOptions(keep, rule.compression(), maxUncompressedBytes);
+    return SquashPathLimit.applied(new SquashOptions(keep, rule.compression(), maxUncompressedBytes));
   }
 
   private static String ruleText(SquashRule rule) {

@@ -38,7 +38,9 @@ public final class EntryPaths {
       }
       out.append(part);
     }
-    return out.toString();
+    // Cleaning only ever drops characters: the same length is the same name. Returning it keeps one copy
+    // of each path in the heap, where the squash holds every path of an image (issue #14).
+    return out.length() == name.length() ? name : out.toString();
   }
 
   /** The parent of a cleaned path; "" for a top-level name; null for the root itself. */

@@ -19,16 +19,17 @@ import java.util.TreeMap;
  */
 final class FsTree {
 
-  /** A file-system object with content: a regular file, symlink, device or fifo (anything but a dir). */
-  static final class Inode {
+  /**
+   * A file-system object with content: a regular file, symlink, device or fifo (anything but a dir), made by the
+   * entry at (layer, ordinal). Compared by identity: the names of one inode share the object.
+   */
+  static class Inode {
     final int layer;
     final int ordinal;
-    final String path;
 
-    Inode(int layer, int ordinal, String path) {
+    Inode(int layer, int ordinal) {
       this.layer = layer;
       this.ordinal = ordinal;
-      this.path = path;
     }
 
     long position() {
@@ -36,10 +37,42 @@ final class FsTree {
     }
   }
 
-  /** What a path holds: a directory (inode null) or a name for an inode; from entry (layer, ordinal). */
-  record Node(boolean dir, int layer, int ordinal, Inode inode) {
-    long position() {
-      return FsTree.position(layer, ordinal);
+  /**
+   * What a path holds, from entry (layer, ordinal): a directory ({@link #inode()} null) or a name for an inode.
+   * The name an inode's own entry made is that inode (no second object: the tree holds one node for each path of
+   * an image, issue #14); a hard link names the inode of its target.
+   */
+  static final class Node extends Inode {
+    /** {@link #link} of a directory: no field of its own, so a node is 24 bytes. */
+    private static final Inode DIRECTORY = new Inode(-1, -1);
+
+    private final Inode link;
+
+    /** @param inode null for a directory, or for a non-directory entry that makes its own inode */
+    Node(boolean dir, int layer, int ordinal, Inode inode) {
+      super(layer, ordinal);
+      this.link = dir ? DIRECTORY : inode;
+    }
+
+    boolean dir() {
+      return link == DIRECTORY;
+    }
+
+    int layer() {
+      return layer;
+    }
+
+    int ordinal() {
+      return ordinal;
+    }
+
+    Inode inode() {
+      return link == DIRECTORY ? null : link != null ? link : this;
+    }
+
+    @Override
+    public String toString() {
+      return (dir() ? "dir" : "node") + "@" + layer + ":" + ordinal;
     }
   }
 
@@ -64,7 +97,7 @@ final class FsTree {
   }
 
   private void hidden(Node node, int byLayer) {
-    if (hides != null && !node.dir) {
+    if (hides != null && !node.dir()) {
       hides.hidden(node, byLayer);
     }
   }
@@ -107,7 +140,7 @@ final class FsTree {
       }
       return;
     }
-    Inode inode;
+    Inode inode = null; // the entry makes its own
     if (entry.type() == TarType.HARDLINK) {
       String target;
       try {
@@ -119,16 +152,14 @@ final class FsTree {
       if (t == null) {
         throw new IllegalArgumentException("hard link to '" + entry.linkName() + "', which does not exist");
       }
-      if (t.dir) {
+      if (t.dir()) {
         throw new IllegalArgumentException("hard link to '" + entry.linkName() + "', which is a directory");
       }
-      inode = t.inode;
-    } else {
-      inode = new Inode(layer, ordinal, path);
+      inode = t.inode();
     }
     // A directory replaced by a non-directory goes with everything below it; that includes an implicit
     // directory (no node of its own, only descendants), which extractors created on disk all the same.
-    if (existing != null ? existing.dir : !descendants(nodes, path).isEmpty()) {
+    if (existing != null ? existing.dir() : !descendants(nodes, path).isEmpty()) {
       removeDescendants(path, Integer.MAX_VALUE, layer);
       markReset(path, layer);
     }
@@ -144,7 +175,7 @@ final class FsTree {
       if (n == null) {
         continue; // an implicit parent; extractors create it
       }
-      if (n.dir) {
+      if (n.dir()) {
         return;
       }
       throw new IllegalArgumentException("parent '" + a + "' is not a directory (clients refuse this layer)");

@@ -25,10 +25,17 @@ import java.util.concurrent.Future;
 final class LayerIndexer {
   private final BlobSource blobs;
   private final LayerIndexStore store;
+  private final SquashOptions.PathLimit pathLimit;
 
   LayerIndexer(BlobSource blobs, LayerIndexStore store) {
+    this(blobs, store, SquashOptions.PathLimit.NONE);
+  }
+
+  /** @param pathLimit the most members the indexes of one image may hold (checked per layer and in all) */
+  LayerIndexer(BlobSource blobs, LayerIndexStore store, SquashOptions.PathLimit pathLimit) {
     this.blobs = blobs;
     this.store = store;
+    this.pathLimit = pathLimit;
   }
 
   /** The stored index of this layer, if there is one made from the same diff_id. */
@@ -62,6 +69,7 @@ final class LayerIndexer {
       List<LayerIndex.Member> members = new ArrayList<>();
       for (TarEntry e = reader.next(); e != null; e = reader.next()) {
         current = e.name();
+        pathLimit.check(members.size() + 1L, index, layer);
         members.add(LayerIndex.Member.of(e));
       }
       current = null;
@@ -94,10 +102,13 @@ final class LayerIndexer {
         }
       }
       long sum = 0;
+      long paths = 0;
       for (int i = 0; i < total; i++) {
         if (found[i] == null) {
           found[i] = await(reading.get(i));
         }
+        paths += found[i].members().size();
+        pathLimit.check(paths, i, layers.get(i));
         sum += found[i].tarSize();
         if (sum > budget) {
           throw SquashException.unsupportedInLayer(i, layers.get(i).digest(), null, LimitedTee.overLimit(budget), null);

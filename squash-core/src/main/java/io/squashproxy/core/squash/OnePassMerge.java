@@ -19,10 +19,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * A full squash in one pass: the layers are read from the top down, and each entry is written to the squashed
@@ -54,16 +52,6 @@ final class OnePassMerge {
     }
   }
 
-  /**
-   * What a layer's tar member was, for the bottom-up check: its cleaned path (the same string the maps above
-   * hold, so a path costs its bytes once), type and link target only.
-   */
-  private record Member(String name, byte type, String linkName) {
-    TarEntry asEntry() {
-      return TarEntry.of(name, type, 0, 0).withLinkName(linkName);
-    }
-  }
-
   /** A member written with content (or the file a hard link shares), under {@code header.name()}. */
   private record Written(TarEntry header, long position) {}
 
@@ -73,16 +61,24 @@ final class OnePassMerge {
   private final List<Digest> diffIds;
   private final BlobSource blobs;
   private final SquashListener listener;
+  private final SquashOptions.PathLimit pathLimit;
+  /** Members read so far, over all layers: what the heap holds grows with it. */
+  private long paths;
 
   /** Paths an upper layer gave an entry or whited out. */
-  private final Set<String> defined = new HashSet<>();
+  private final PathTable defined = PathTable.set();
   /** Paths below which an upper layer hides everything lower (whiteout, non-directory, opaque marker). */
-  private final Set<String> cleared = new HashSet<>();
-  /** Each written path's source: its entry's position, for a hard link the position of its file's entry. */
-  private final Map<String, Long> written = new HashMap<>();
-  private final List<List<Member>> members;
+  private final PathTable cleared = PathTable.set();
+  /**
+   * Each layer's members, and for each written one its source: its entry's position, for a hard link the
+   * position of its file's entry.
+   */
+  private final List<LayerHeaders> members;
 
-  OnePassMerge(List<Descriptor> layers, List<Digest> diffIds, BlobSource blobs, SquashListener listener) {
+
+  OnePassMerge(List<Descriptor> layers, List<Digest> diffIds, BlobSource blobs, SquashListener listener,
+      SquashOptions.PathLimit pathLimit) {
+    this.pathLimit = pathLimit;
     this.layers = layers;
     this.diffIds = diffIds;
     this.blobs = blobs;
@@ -111,8 +107,10 @@ final class OnePassMerge {
   /** Streams layer {@code index}, writing what no upper layer hides. Returns its tar's size. */
   private long layer(int index, TarWriter out, long budget) throws IOException {
     Descriptor layer = layers.get(index);
-    List<Member> seen = new ArrayList<>();
+    LayerHeaders seen = new LayerHeaders(index);
     members.set(index, seen);
+    // Paths written from this layer: a second one is a path twice in the layer (upper layers' paths are hidden).
+    PathTable recorded = PathTable.set();
     // This layer's effects on the layers below; they do not apply to its own entries.
     List<String> defines = new ArrayList<>();
     List<String> clears = new ArrayList<>();
@@ -125,8 +123,9 @@ final class OnePassMerge {
       int ordinal = 0;
       for (TarEntry e = reader.next(); e != null; e = reader.next(), ordinal++) {
         current = e.name();
+        pathLimit.check(++paths, index, layer);
         String path = Squasher.cleanEntryName(e.name());
-        seen.add(new Member(path, e.type(), e.linkName()));
+        seen.add(path, e.type(), e.linkName());
         String base = EntryPaths.baseName(path);
         String parent = EntryPaths.parent(path);
         if (Whiteouts.isOpaque(base)) {
@@ -149,7 +148,7 @@ final class OnePassMerge {
           files.remove(path);
           if (visible) {
             out.putEntry(e.withName(path.isEmpty() ? "./" : path + "/"));
-            record(path, position);
+            record(recorded, seen, ordinal, path, position);
           }
           continue;
         }
@@ -162,7 +161,7 @@ final class OnePassMerge {
                   + (target == null ? "of a lower layer" : "an upper layer removed"));
             }
             out.putEntry(target.header.asHardlink(path, target.header.name()));
-            record(path, target.position);
+            record(recorded, seen, ordinal, path, target.position);
           }
           files.put(path, target == null ? HIDDEN : target);
           continue;
@@ -176,13 +175,14 @@ final class OnePassMerge {
         if (header.isRegular()) {
           out.copyContent(reader.content());
         }
-        record(path, position);
+        record(recorded, seen, ordinal, path, position);
         files.put(path, new Written(header, position));
       }
       current = null;
       tee.transferTo(OutputStream.nullOutputStream()); // trailing zero blocks also count for diff_id
-      defined.addAll(defines);
-      cleared.addAll(clears);
+      seen.trim();
+      defines.forEach(defined::add);
+      clears.forEach(cleared::add);
       return tee.count;
     } catch (NotInOnePass e) {
       throw e;
@@ -191,10 +191,11 @@ final class OnePassMerge {
     }
   }
 
-  private void record(String path, long source) {
-    if (written.put(path, source) != null) {
+  private void record(PathTable recorded, LayerHeaders layer, int ordinal, String path, long source) {
+    if (!recorded.add(path)) {
       throw new NotInOnePass("'" + path + "' appears twice in one layer");
     }
+    layer.written(ordinal, source);
   }
 
   private boolean hidden(String path) {
@@ -211,51 +212,66 @@ final class OnePassMerge {
 
   /**
    * Applies every layer's headers bottom-up, as the two-pass squash does (its errors for invalid layers), and
-   * compares the plan with what was written.
+   * compares the result with what was written. The two-pass plan of a full squash ({@link MergePlan#build} with
+   * nothing kept) writes every path of the tree from one source: a directory from its own entry, any other
+   * name (the content or a hard link) from its inode's entry; so the tree is compared with that directly, and
+   * no plan is built (it would be the peak of the heap).
    */
   private void check() throws IOException {
-    // The upper layers' effects are done with: free them before the tree and the plan are built (the peak).
+    // The upper layers' effects are done with: free them before the tree is built (the peak).
     defined.clear();
     cleared.clear();
     FsTree tree = new FsTree(0);
     for (int i = 0; i < layers.size(); i++) {
       String current = null;
       try {
-        List<Member> layerMembers = members.get(i);
+        LayerHeaders layerMembers = members.get(i);
         for (int ordinal = 0; ordinal < layerMembers.size(); ordinal++) {
-          Member m = layerMembers.get(ordinal);
-          current = m.name();
-          Squasher.apply(tree, m.asEntry(), i, ordinal);
+          current = layerMembers.name(ordinal);
+          Squasher.apply(tree, layerMembers.asEntry(ordinal), i, ordinal);
         }
       } catch (RuntimeException e) {
         throw Squasher.layerFailure(i, layers.get(i), current, e);
       }
-      members.set(i, null);
     }
-    MergePlan plan = MergePlan.build(tree, Collections.emptyNavigableMap(), 0);
-    for (Map.Entry<Long, MergePlan.Emission> e : plan.byPosition.entrySet()) {
-      MergePlan.Emission emission = e.getValue();
-      String path;
-      long source;
-      if (emission instanceof MergePlan.Dir d) {
-        path = d.path();
-        source = e.getKey();
-      } else if (emission instanceof MergePlan.Content c) {
-        path = c.path();
-        source = c.inode().position();
-      } else {
-        MergePlan.Link l = (MergePlan.Link) emission;
-        path = l.path();
-        source = l.inode().position();
-      }
-      Long wrote = written.remove(path);
-      if (wrote == null || wrote != source) {
-        throw new NotInOnePass("'" + path + "' comes from another entry than in layer order");
+    // What was written is a map from path to source (no path twice: refused as it happened); it must be the
+    // tree's. Every written path is in the tree with its source, and as many as the tree has: then they are equal.
+    long matched = 0;
+    String extra = null;
+    for (LayerHeaders layerMembers : members) {
+      for (int ordinal = 0; ordinal < layerMembers.size(); ordinal++) {
+        long wrote = layerMembers.source(ordinal);
+        if (wrote == LayerHeaders.NOT_WRITTEN) {
+          continue;
+        }
+        String path = layerMembers.name(ordinal);
+        FsTree.Node node = tree.nodes.get(path);
+        if (node == null) {
+          extra = extra != null ? extra : path;
+        } else if (wrote != (node.dir() ? node.position() : node.inode().position())) {
+          throw new NotInOnePass("'" + path + "' comes from another entry than in layer order");
+        } else {
+          matched++;
+        }
       }
     }
-    if (!written.isEmpty()) {
-      throw new NotInOnePass("'" + written.keySet().iterator().next() + "' was written but does not survive in "
-          + "layer order");
+    if (matched < tree.nodes.size()) {
+      PathTable wrote = PathTable.set();
+      for (LayerHeaders layerMembers : members) {
+        for (int ordinal = 0; ordinal < layerMembers.size(); ordinal++) {
+          if (layerMembers.source(ordinal) != LayerHeaders.NOT_WRITTEN) {
+            wrote.add(layerMembers.name(ordinal));
+          }
+        }
+      }
+      for (String path : tree.nodes.keySet()) {
+        if (!wrote.contains(path)) {
+          throw new NotInOnePass("'" + path + "' comes from another entry than in layer order");
+        }
+      }
+    }
+    if (extra != null) {
+      throw new NotInOnePass("'" + extra + "' was written but does not survive in layer order");
     }
   }
 }

@@ -13,8 +13,33 @@ import io.squashproxy.core.layer.Compression;
  * @param auto null for a fixed {@code keepLayers}; else the squash keeps every leading layer whose waste is
  *     within this slack and squashes from the first one that wastes more ({@link WasteAnalysis#autoKeep}),
  *     or leaves an image that wastes nothing as it is
+ * @param paths the most tar members (paths) one squash may hold in memory; an image with more fails with an
+ *     {@link SquashException#unsupported() unsupported} {@link SquashException} before the heap runs out
  */
-public record SquashOptions(int keepLayers, Compression compression, long maxUncompressedBytes, WasteSlack auto) {
+public record SquashOptions(int keepLayers, Compression compression, long maxUncompressedBytes, WasteSlack auto,
+    PathLimit paths) {
+
+  /**
+   * The most paths (tar members, over all layers) a squash holds; {@code setBy} names what sets it (a config key,
+   * a flag) and goes into the error, so whoever reads it knows what to change.
+   */
+  public record PathLimit(long max, String setBy) {
+    public static final PathLimit NONE = new PathLimit(Long.MAX_VALUE, "");
+
+    public PathLimit {
+      if (max < 1) {
+        throw new IllegalArgumentException("the path limit must be at least 1, not " + max);
+      }
+    }
+
+    /** Throws when {@code count} paths are past the limit; {@code index} and {@code layer} say where. */
+    void check(long count, int index, io.squashproxy.core.image.Descriptor layer) throws SquashException {
+      if (count > max) {
+        throw SquashException.unsupportedInLayer(index, layer.digest(), null, "the image has more than " + max
+            + " paths, the most one squash may hold" + (setBy.isEmpty() ? "" : " (" + setBy + ")"), null);
+      }
+    }
+  }
 
   public static final SquashOptions DEFAULT = new SquashOptions(0, Compression.GZIP, Long.MAX_VALUE);
 
@@ -28,10 +53,17 @@ public record SquashOptions(int keepLayers, Compression compression, long maxUnc
     if (maxUncompressedBytes <= 0) {
       throw new IllegalArgumentException("maxUncompressedBytes must be > 0");
     }
+    if (paths == null) {
+      paths = PathLimit.NONE;
+    }
   }
 
   public SquashOptions(int keepLayers, Compression compression, long maxUncompressedBytes) {
     this(keepLayers, compression, maxUncompressedBytes, null);
+  }
+
+  public SquashOptions(int keepLayers, Compression compression, long maxUncompressedBytes, WasteSlack auto) {
+    this(keepLayers, compression, maxUncompressedBytes, auto, PathLimit.NONE);
   }
 
   /** {@code mode: auto} with this slack. */
@@ -44,11 +76,15 @@ public record SquashOptions(int keepLayers, Compression compression, long maxUnc
   }
 
   public SquashOptions withKeepLayers(int n) {
-    return new SquashOptions(n, compression, maxUncompressedBytes, null);
+    return new SquashOptions(n, compression, maxUncompressedBytes, null, paths);
   }
 
   public SquashOptions withCompression(Compression c) {
-    return new SquashOptions(keepLayers, c, maxUncompressedBytes, auto);
+    return new SquashOptions(keepLayers, c, maxUncompressedBytes, auto, paths);
+  }
+
+  public SquashOptions withPathLimit(PathLimit limit) {
+    return new SquashOptions(keepLayers, compression, maxUncompressedBytes, auto, limit);
   }
 
   /**

@@ -121,7 +121,8 @@ public final class Squasher {
       }
       // Every layer is read (or its index found) to decide: the image is verified even when it stays as it is.
       checkSquashable(layers, 0);
-      known = new LayerIndexer(blobs, indexes).all(layers, config.diffIds(), options.maxUncompressedBytes(),
+      known = new LayerIndexer(blobs, indexes, options.paths()).all(layers, config.diffIds(),
+          options.maxUncompressedBytes(),
           listener);
       WasteAnalysis analysis = WasteAnalysis.of(layers, known);
       keep = analysis.autoKeep(options.auto());
@@ -142,7 +143,7 @@ public final class Squasher {
       String method;
       if (keep == 0) {
         try {
-          written = new OnePassMerge(layers, config.diffIds(), blobs, listener).write(options.compression(), pool,
+          written = new OnePassMerge(layers, config.diffIds(), blobs, listener, options.paths()).write(options.compression(), pool,
               layerFile, options.maxUncompressedBytes(), tarSizes);
           method = SquashReport.ONE_PASS;
         } catch (OnePassMerge.NotInOnePass e) {

@@ -45,6 +45,9 @@ final class TwoPassMerge {
   private final SquashListener listener;
   private final CompressionPool pool;
   private final LayerIndexStore indexes;
+  private SquashOptions.PathLimit pathLimit = SquashOptions.PathLimit.NONE;
+  /** Members applied to the tree so far, over all layers. */
+  private long paths;
 
   TwoPassMerge(List<Descriptor> layers, List<Digest> diffIds, BlobSource blobs, SquashListener listener,
       CompressionPool pool, LayerIndexStore indexes) {
@@ -63,7 +66,8 @@ final class TwoPassMerge {
   Squasher.Written write(int keep, SquashOptions options, Path layerFile, long[] tarSizes, List<LayerIndex> known)
       throws IOException {
     int total = layers.size();
-    LayerIndexer indexer = new LayerIndexer(blobs, indexes);
+    pathLimit = options.paths();
+    LayerIndexer indexer = new LayerIndexer(blobs, indexes, pathLimit);
     Path tmp = Files.createTempDirectory(layerFile.getParent(), "squash-");
     // The layers to merge are decompressed and spooled a few at a time in the background (decompression is
     // the first pass's bottleneck, and layers are independent until their headers meet in the tree); their
@@ -87,6 +91,8 @@ final class TwoPassMerge {
           // A kept layer's headers only: from its index (a shared base is read once for all its images).
           LayerIndex index = known != null ? known.get(i)
               : indexer.index(i, layers.get(i), diffIds.get(i), budget);
+          paths += index.members().size();
+          pathLimit.check(paths, i, layers.get(i));
           WasteAnalysis.apply(tree, i, layers.get(i), index);
           tarSizes[i] = index.tarSize();
           if (tarSizes[i] > budget) {
@@ -166,6 +172,7 @@ final class TwoPassMerge {
       try {
         for (TarEntry e = reader.next(); e != null; e = reader.next(), ordinal++) {
           current = e.name();
+          pathLimit.check(++paths, index, layer);
           Squasher.apply(tree, e, index, ordinal);
           members.add(LayerIndex.Member.of(e));
         }

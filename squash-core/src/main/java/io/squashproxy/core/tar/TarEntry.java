@@ -32,7 +32,8 @@ public record TarEntry(
   static final java.util.Set<String> DERIVED_PAX_KEYS = java.util.Set.of("path", "linkpath", "size");
 
   public TarEntry {
-    pax = pax == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(pax));
+    // Most entries have no PAX records: an empty map costs nothing, a copy of one 88 bytes an entry.
+    pax = pax == null || pax.isEmpty() ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(pax));
     linkName = linkName == null ? "" : linkName;
     uname = uname == null ? "" : uname;
     gname = gname == null ? "" : gname;

@@ -22,6 +22,8 @@ public final class TarReader implements AutoCloseable {
   private final InputStream in;
   private final byte[] block = new byte[BLOCK];
   private final Map<String, byte[]> globalPax = new LinkedHashMap<>();
+  private String lastUname = "";
+  private String lastGname = "";
   private long remaining;
   private long padding;
   private long position;
@@ -148,8 +150,11 @@ public final class TarReader implements AutoCloseable {
     long uid = parseNumber(108, 8, "uid");
     long gid = parseNumber(116, 8, "gid");
     long mtime = parseNumber(136, 12, "mtime");
+    // Owner names repeat from entry to entry: one copy each, as the squash keeps headers of many entries.
     String uname = field(265, 32);
+    uname = uname.equals(lastUname) ? lastUname : (lastUname = uname);
     String gname = field(297, 32);
+    gname = gname.equals(lastGname) ? lastGname : (lastGname = gname);
     long devMajor = 0;
     long devMinor = 0;
     if (type == TarType.CHAR_DEVICE || type == TarType.BLOCK_DEVICE) {
@@ -274,7 +279,7 @@ public final class TarReader implements AutoCloseable {
     while (end < off + len && block[end] != 0) {
       end++;
     }
-    return new String(block, off, end - off, StandardCharsets.ISO_8859_1);
+    return end == off ? "" : new String(block, off, end - off, StandardCharsets.ISO_8859_1);
   }
 
   private long parseNumber(int off, int len, String what) throws TarFormatException {

@@ -1,0 +1,86 @@
+package io.squashproxy.proxy.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.squashproxy.core.layout.TestImages;
+import io.squashproxy.core.layout.TestImages.DockerImage;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/**
+ * Images too big for the heap (issue #14): {@code --max-paths} refuses one with an error naming the image and the
+ * flag, and a heap that runs out anyway gives one line naming the image and what to set, never the JVM's
+ * {@code OutOfMemoryError}; neither leaves an output behind.
+ */
+class SquashMemoryCommandTest {
+  @TempDir
+  Path dir;
+
+  private final StringWriter out = new StringWriter();
+  private final StringWriter err = new StringWriter();
+
+  private int run(String... args) {
+    CommandLine cl = Main.commandLine();
+    cl.setOut(new PrintWriter(out, true));
+    cl.setErr(new PrintWriter(err, true));
+    return cl.execute(args);
+  }
+
+  @Test
+  void moreThanMaxPathsIsAnErrorNamingTheImageAndTheFlag() throws IOException {
+    Path in = dir.resolve("in.tar");
+    TestImages.writeDockerArchive(in, List.of(new DockerImage(List.of("app:1"), TestImages.threeLayers("a"))));
+    Path output = dir.resolve("out.tar");
+
+    assertEquals(1, run("squash", "-i", in.toString(), "-o", output.toString(), "--max-paths", "4"));
+    String e = err.toString();
+    assertTrue(e.startsWith("error: "), e);
+    assertTrue(e.contains("image app:1: layer "), e);
+    assertTrue(e.contains("more than 4 paths, the most one squash may hold (--max-paths)"), e);
+    assertFalse(e.contains("Exception"), e);
+    assertFalse(Files.exists(output));
+
+    assertEquals(0, run("squash", "-i", in.toString(), "-o", output.toString(), "--max-paths", "100"), err.toString());
+    assertEquals(2, run("squash", "-i", in.toString(), "-o", dir.resolve("o2.tar").toString(), "--max-paths", "0"));
+    assertTrue(err.toString().contains("--max-paths must be at least 1"), err.toString());
+  }
+
+  @Test
+  void aHeapThatRunsOutGivesOneLineNamingTheImageAndWhatToSet() throws Exception {
+    // 100,000 paths need about 18 MB of heap to squash, besides the 8 MB the JVM and CLI hold; the child gets 16 MiB.
+    List<String> specs = new ArrayList<>();
+    specs.add("node_modules/");
+    for (int i = 0; i < 100_000; i++) {
+      specs.add("node_modules/package-" + (i / 10) + "/lib/file-" + i + ".js");
+    }
+    Path in = dir.resolve("many.tar");
+    TestImages.writeDockerArchive(in, List.of(new DockerImage(List.of("many:1"),
+        List.of(TestImages.layer("etc/", "etc/os-release=x"), TestImages.layer(specs.toArray(String[]::new))))));
+    specs = null;
+    Path output = dir.resolve("out.tar");
+    Path log = dir.resolve("stderr.txt");
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    Process p = new ProcessBuilder(java, "-Xmx16m", "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"),
+        Main.class.getName(), "squash", "-i", in.toString(), "-o", output.toString())
+        .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    assertTrue(p.waitFor(120, TimeUnit.SECONDS), "the squash ends");
+    String said = Files.readString(log, StandardCharsets.UTF_8);
+    assertEquals(1, p.exitValue(), said);
+    assertTrue(said.contains("error: " + in + ": image many:1: out of memory with a "), said);
+    assertTrue(said.contains("JAVA_TOOL_OPTIONS=-Xmx") && said.contains("java -Xmx"), said);
+    assertFalse(said.contains("OutOfMemoryError") || said.contains("\tat "), said);
+    assertFalse(Files.exists(output));
+  }
+}
