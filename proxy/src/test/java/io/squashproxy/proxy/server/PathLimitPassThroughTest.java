@@ -10,8 +10,6 @@ import io.squashproxy.core.digest.Digest;
 import io.squashproxy.core.image.MediaTypes;
 import io.squashproxy.core.testing.LayerBuilder;
 import io.squashproxy.core.testing.TestImage;
-import io.squashproxy.proxy.service.ImageService;
-import io.squashproxy.proxy.service.Rules;
 import io.squashproxy.proxy.service.SquashPathLimit;
 import io.squashproxy.proxy.testing.InMemoryRegistry;
 import io.squashproxy.proxy.testing.ProxyHarness;
@@ -52,9 +50,9 @@ class PathLimitPassThroughTest {
     Digest small = upstream.push("small/app", "1", TestImage.oci().layer(layer().dir("etc")
         .file("etc/os-release", "x")).layer(layer().file("app", "ok")).build());
     HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-    try (ProxyHarness harness = new ProxyHarness(upstream, dir.resolve("cache"), Rules.squashEverything(), 1L << 30);
+    try (ProxyHarness harness = new ProxyHarness(upstream, dir.resolve("cache"), ProxyHarness.squashAll(), 1L << 30);
         LiveProxy proxy = new LiveProxy(harness, 30);
-        LogCapture log = new LogCapture(Level.WARN, ImageService.class.getName())) {
+        LogCapture log = new LogCapture(Level.WARN, "io.squashproxy.proxy.service.SquashRunner")) {
       HttpResponse<byte[]> r = get(http, proxy, "/v2/big/app/manifests/1");
       assertEquals(200, r.statusCode());
       assertEquals(big, Digest.sha256(r.body()), "the original manifest");
