@@ -136,7 +136,7 @@ final class SquashOrchestrator {
     SquashKey key = SquashKey.of(route, source.digest());
     if (MediaTypes.isIndex(source.mediaType())) {
       // Runs on the io pool: it waits for the per-platform squashes, which run on the squash pool.
-      return squashes.get(key, k -> start(k, route, source, (working, task) -> CompletableFuture.supplyAsync(
+      return joinOrStart(key, k -> start(k, route, source, (working, task) -> CompletableFuture.supplyAsync(
           () -> {
             task.running();
             return squashIndex(route, source, working);
@@ -145,7 +145,20 @@ final class SquashOrchestrator {
     if (!isImageManifest(source.mediaType())) {
       return null;
     }
-    return squashes.get(key, k -> startImage(k, route, source, null));
+    return joinOrStart(key, k -> startImage(k, route, source, null));
+  }
+
+  /**
+   * The squash running or done for {@code key}, else a new one. A squash that failed before it was even in the
+   * cache (a refusal remembered, answered at once) could not remove itself: it is dropped here, so only this
+   * caller gets that failure and the next one starts again.
+   */
+  private Squash joinOrStart(SquashKey key, java.util.function.Function<SquashKey, Squash> start) {
+    Squash s = squashes.get(key, start);
+    if (s.result().isCompletedExceptionally()) {
+      squashes.asMap().remove(key, s);
+    }
+    return s;
   }
 
   private interface Work {
@@ -260,7 +273,7 @@ final class SquashOrchestrator {
     }
     return resolver.sourceManifest(route, d.digest())
         .thenCompose(child -> {
-          Squash s = squashes.get(SquashKey.of(route, child.digest()), k -> startImage(k, route, child, platform));
+          Squash s = joinOrStart(SquashKey.of(route, child.digest()), k -> startImage(k, route, child, platform));
           s.working().thenRun(() -> working.complete(null));
           return s.result();
         })
