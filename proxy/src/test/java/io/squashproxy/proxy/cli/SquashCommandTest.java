@@ -10,8 +10,6 @@ import io.squashproxy.core.layout.TestImages;
 import io.squashproxy.core.layout.TestImages.DockerImage;
 import io.squashproxy.core.layout.TestImages.OciImage;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -19,21 +17,12 @@ import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 class SquashCommandTest {
   @TempDir
   Path dir;
 
-  private final StringWriter out = new StringWriter();
-  private final StringWriter err = new StringWriter();
-
-  private int run(String... args) {
-    CommandLine cl = Main.commandLine();
-    cl.setOut(new PrintWriter(out, true));
-    cl.setErr(new PrintWriter(err, true));
-    return cl.execute(args);
-  }
+  private final CliRun cli = new CliRun();
 
   private Path dockerArchive(int corruptLayer) throws IOException {
     Path in = dir.resolve("in.tar");
@@ -44,33 +33,33 @@ class SquashCommandTest {
 
   @Test
   void helpListsTheCommands() {
-    assertEquals(0, run("--help"));
-    assertTrue(out.toString().contains("squash "), out.toString());
-    assertTrue(out.toString().contains("Commands:"), out.toString());
+    assertEquals(0, cli.run("--help"));
+    assertTrue(cli.out.toString().contains("squash "), cli.out.toString());
+    assertTrue(cli.out.toString().contains("Commands:"), cli.out.toString());
   }
 
   @Test
   void squashHelpShowsTheOptions() {
-    assertEquals(0, run("squash", "--help"));
+    assertEquals(0, cli.run("squash", "--help"));
     for (String option : List.of("--input", "--output", "--keep-layers", "--compression", "--work-dir")) {
-      assertTrue(out.toString().contains(option), option);
+      assertTrue(cli.out.toString().contains(option), option);
     }
   }
 
   @Test
   void noCommandIsAUsageError() {
-    assertEquals(2, run());
-    assertTrue(err.toString().contains("Missing required subcommand"), err.toString());
+    assertEquals(2, cli.run());
+    assertTrue(cli.err.toString().contains("Missing required subcommand"), cli.err.toString());
   }
 
   @Test
   void missingOptionsAndBadValuesAreUsageErrors() throws IOException {
     Path in = dockerArchive(-1);
-    assertEquals(2, run("squash", "--input", in.toString()));
-    assertEquals(2, run("squash", "-i", in.toString(), "-o", dir.resolve("o.tar").toString(), "--compression",
+    assertEquals(2, cli.run("squash", "--input", in.toString()));
+    assertEquals(2, cli.run("squash", "-i", in.toString(), "-o", dir.resolve("o.tar").toString(), "--compression",
         "lz4"));
-    assertTrue(err.toString().contains("unknown compression 'lz4'"), err.toString());
-    assertEquals(2, run("squash", "-i", in.toString(), "-o", dir.resolve("o.tar").toString(), "--keep-layers",
+    assertTrue(cli.err.toString().contains("unknown compression 'lz4'"), cli.err.toString());
+    assertEquals(2, cli.run("squash", "-i", in.toString(), "-o", dir.resolve("o.tar").toString(), "--keep-layers",
         "-1"));
     assertFalse(Files.exists(dir.resolve("o.tar")));
   }
@@ -80,9 +69,9 @@ class SquashCommandTest {
     Path in = dockerArchive(-1);
     Path output = dir.resolve("out.tar");
 
-    assertEquals(0, run("squash", "--input", in.toString(), "--output", output.toString()), err.toString());
+    assertEquals(0, cli.run("squash", "--input", in.toString(), "--output", output.toString()), cli.err.toString());
 
-    String report = out.toString();
+    String report = cli.out.toString();
     assertTrue(report.contains("app:1:"), report);
     assertTrue(report.contains("layers 3 -> 1, compressed"), report);
     assertTrue(report.contains("layers:             3 -> 1"), report);
@@ -101,14 +90,14 @@ class SquashCommandTest {
     Path in = dockerArchive(-1);
     Path output = dir.resolve("out.tar");
 
-    assertEquals(0, run("squash", "-i", in.toString(), "-o", output.toString(), "--keep-layers", "1",
-        "--compression", "gzip:9", "--work-dir", dir.resolve("work").toString()), err.toString());
+    assertEquals(0, cli.run("squash", "-i", in.toString(), "-o", output.toString(), "--keep-layers", "1",
+        "--compression", "gzip:9", "--work-dir", dir.resolve("work").toString()), cli.err.toString());
 
     Map<String, byte[]> members = TestImages.readTar(output);
     JsonNode layers = TestImages.json(members.get("manifest.json")).get(0).get("Layers");
     assertEquals(2, layers.size());
     assertEquals(0x1f, members.get(layers.get(1).asText())[0] & 0xff, "the squashed layer is gzip");
-    assertTrue(out.toString().contains("layers:             3 -> 2"), out.toString());
+    assertTrue(cli.out.toString().contains("layers:             3 -> 2"), cli.out.toString());
     try (Stream<Path> work = Files.list(dir.resolve("work"))) {
       assertEquals(0, work.count(), "the work directory is left empty");
     }
@@ -121,10 +110,10 @@ class SquashCommandTest {
     Path once = dir.resolve("once");
     Path twice = dir.resolve("twice");
 
-    assertEquals(0, run("squash", "-i", in.toString(), "-o", once.toString()), err.toString());
-    assertEquals(0, run("squash", "-i", once.toString(), "-o", twice.toString()), err.toString());
+    assertEquals(0, cli.run("squash", "-i", in.toString(), "-o", once.toString()), cli.err.toString());
+    assertEquals(0, cli.run("squash", "-i", once.toString(), "-o", twice.toString()), cli.err.toString());
 
-    assertTrue(out.toString().contains("nothing to squash (1 layer), copied as it was"), out.toString());
+    assertTrue(cli.out.toString().contains("nothing to squash (1 layer), copied as it was"), cli.out.toString());
     assertArrayEquals(Files.readAllBytes(once.resolve("index.json")), Files.readAllBytes(twice.resolve("index.json")));
   }
 
@@ -133,9 +122,9 @@ class SquashCommandTest {
     Path in = dockerArchive(1);
     Path output = dir.resolve("out.tar");
 
-    assertEquals(1, run("squash", "-i", in.toString(), "-o", output.toString()));
+    assertEquals(1, cli.run("squash", "-i", in.toString(), "-o", output.toString()));
 
-    String message = err.toString();
+    String message = cli.err.toString();
     assertTrue(message.startsWith("error: " + in), message);
     assertTrue(message.contains("/layer.tar"), message);
     assertTrue(message.contains("layer 1"), message);
@@ -149,7 +138,7 @@ class SquashCommandTest {
 
   @Test
   void aMissingInputExitsWithOne() {
-    assertEquals(1, run("squash", "-i", dir.resolve("nope.tar").toString(), "-o", dir.resolve("o.tar").toString()));
-    assertTrue(err.toString().contains("nope.tar: no such file or directory"), err.toString());
+    assertEquals(1, cli.run("squash", "-i", dir.resolve("nope.tar").toString(), "-o", dir.resolve("o.tar").toString()));
+    assertTrue(cli.err.toString().contains("nope.tar: no such file or directory"), cli.err.toString());
   }
 }

@@ -7,8 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.squashproxy.core.layout.TestImages;
 import io.squashproxy.core.layout.TestImages.DockerImage;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -17,7 +15,6 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /**
  * Images too big for the heap (issue #14): {@code --max-paths} refuses one with an error naming the image and the
@@ -28,15 +25,7 @@ class SquashMemoryCommandTest {
   @TempDir
   Path dir;
 
-  private final StringWriter out = new StringWriter();
-  private final StringWriter err = new StringWriter();
-
-  private int run(String... args) {
-    CommandLine cl = Main.commandLine();
-    cl.setOut(new PrintWriter(out, true));
-    cl.setErr(new PrintWriter(err, true));
-    return cl.execute(args);
-  }
+  private final CliRun cli = new CliRun();
 
   @Test
   void moreThanMaxPathsIsAnErrorNamingTheImageAndTheFlag() throws IOException {
@@ -44,17 +33,17 @@ class SquashMemoryCommandTest {
     TestImages.writeDockerArchive(in, List.of(new DockerImage(List.of("app:1"), TestImages.threeLayers("a"))));
     Path output = dir.resolve("out.tar");
 
-    assertEquals(1, run("squash", "-i", in.toString(), "-o", output.toString(), "--max-paths", "4"));
-    String e = err.toString();
+    assertEquals(1, cli.run("squash", "-i", in.toString(), "-o", output.toString(), "--max-paths", "4"));
+    String e = cli.err.toString();
     assertTrue(e.startsWith("error: "), e);
     assertTrue(e.contains("image app:1: layer "), e);
     assertTrue(e.contains("more than 4 paths, the most one squash may hold (--max-paths)"), e);
     assertFalse(e.contains("Exception"), e);
     assertFalse(Files.exists(output));
 
-    assertEquals(0, run("squash", "-i", in.toString(), "-o", output.toString(), "--max-paths", "100"), err.toString());
-    assertEquals(2, run("squash", "-i", in.toString(), "-o", dir.resolve("o2.tar").toString(), "--max-paths", "0"));
-    assertTrue(err.toString().contains("--max-paths must be at least 1"), err.toString());
+    assertEquals(0, cli.run("squash", "-i", in.toString(), "-o", output.toString(), "--max-paths", "100"), cli.err.toString());
+    assertEquals(2, cli.run("squash", "-i", in.toString(), "-o", dir.resolve("o2.tar").toString(), "--max-paths", "0"));
+    assertTrue(cli.err.toString().contains("--max-paths must be at least 1"), cli.err.toString());
   }
 
   @Test
