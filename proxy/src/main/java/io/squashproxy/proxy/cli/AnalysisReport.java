@@ -32,18 +32,24 @@ record AnalysisReport(String name, Digest digest, WasteAnalysis analysis, WasteS
     int n = layers.size();
     int auto = analysis.autoKeep(slack);
     return List.of(
-        new ModeFigures("original", n, n, analysis.contentBytes(), compressed(n)),
+        new ModeFigures("original", n, n, analysis.contentBytes(), compressed(n, analysis.contentBytes())),
         figures("auto", auto >= n - 1 ? n : auto),
         figures("all", n <= 1 ? n : 0));
   }
 
   private ModeFigures figures(String mode, int keep) throws IOException {
+    // One replay of the indexes per mode: the plan is the costly part of an analysis of a big image.
     Outcome o = analysis.outcome(keep);
-    return new ModeFigures(mode, o.keptLayers(), o.layersAfter(), o.contentBytes(), compressed(keep));
+    return new ModeFigures(mode, o.keptLayers(), o.layersAfter(), o.contentBytes(),
+        compressed(keep, o.contentBytes()));
   }
 
-  /** The kept layers' compressed sizes plus the squashed rest, compressed at the ratio the rest had. */
-  private long compressed(int keep) throws IOException {
+  /**
+   * The kept layers' compressed sizes plus the squashed rest, compressed at the ratio the rest had.
+   *
+   * @param contentAfter file content of the result ({@link Outcome#contentBytes})
+   */
+  private long compressed(int keep, long contentAfter) {
     List<LayerWaste> layers = analysis.layers();
     long kept = 0;
     long restCompressed = 0;
@@ -59,7 +65,7 @@ record AnalysisReport(String name, Digest digest, WasteAnalysis analysis, WasteS
     if (keep >= layers.size()) {
       return kept;
     }
-    long restContent = analysis.outcome(keep).contentBytes()
+    long restContent = contentAfter
         - layers.subList(0, keep).stream().mapToLong(LayerWaste::contentBytes).sum();
     return kept + (restTar == 0 ? 0 : Math.round((double) restCompressed * restContent / restTar));
   }
