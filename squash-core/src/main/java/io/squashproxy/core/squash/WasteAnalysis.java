@@ -75,7 +75,7 @@ public final class WasteAnalysis {
     Map<Long, Integer> hiddenBy = new HashMap<>();
     FsTree tree = new FsTree(0);
     tree.onHidden((node, by) -> hiddenBy.put(node.inode().position(), by));
-    replay(tree, layers, indexes, layers.size(), null);
+    replay(tree, layers, indexes, layers.size(), 0);
     Set<Long> live = new HashSet<>();
     for (Node n : tree.nodes.values()) {
       if (!n.dir()) {
@@ -124,14 +124,14 @@ public final class WasteAnalysis {
   }
 
   /**
-   * Applies the first {@code upTo} layers' indexes to {@code tree}; when {@code lowerAt} is given, it receives
-   * a copy of the nodes after the first {@code lowerAt[0]} layers (the kept layers of a partial squash).
+   * Applies the first {@code upTo} layers' indexes to {@code tree}; returns a copy of the nodes after the first
+   * {@code keep} layers (the kept layers of a partial squash), empty for {@code keep} 0.
    */
   static NavigableMap<String, Node> replay(FsTree tree, List<Descriptor> layers, List<LayerIndex> indexes,
-      int upTo, Integer keep) throws IOException {
+      int upTo, int keep) throws IOException {
     NavigableMap<String, Node> lower = Collections.emptyNavigableMap();
     for (int i = 0; i < upTo; i++) {
-      if (keep != null && i == keep && keep > 0) {
+      if (keep > 0 && i == keep) {
         lower = new TreeMap<>(tree.nodes);
       }
       apply(tree, i, layers.get(i), indexes.get(i));
