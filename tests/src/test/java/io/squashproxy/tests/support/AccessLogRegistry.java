@@ -27,7 +27,7 @@ public final class AccessLogRegistry implements AutoCloseable {
 
   /** One access log line: {@code 127.0.0.1 - - [date] "METHOD URI HTTP/1.1" STATUS BYTES "referer" "agent"}. */
   private static final Pattern ACCESS = Pattern.compile(
-      "^\\S+ \\S+ \\S+ \\[[^\\]]*\\] \"([A-Z]+) (\\S+) HTTP/[0-9.]+\" (\\d{3}) \\S+ \"[^\"]*\" \"([^\"]*)\"",
+      "^\\S+ \\S+ \\S+ \\[[^\\]]*\\] \"([A-Z]+) (\\S+) HTTP/[0-9.]+\" (\\d{3}) (\\S+) \"[^\"]*\" \"([^\"]*)\"",
       Pattern.MULTILINE);
 
   /** The proxy's upstream client identifies itself with this user agent prefix. */
@@ -39,8 +39,12 @@ public final class AccessLogRegistry implements AutoCloseable {
       "application/vnd.oci.image.manifest.v1+json",
       "application/vnd.docker.distribution.manifest.v2+json");
 
-  /** One request the registry served. */
-  public record Request(String method, String uri, int status, String userAgent) {}
+  /**
+   * One request the registry served.
+   *
+   * @param bytes the response body's length as sent (a 206 answer's range only; 0 for none)
+   */
+  public record Request(String method, String uri, int status, long bytes, String userAgent) {}
 
   private final DistributionRegistry registry;
   private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
@@ -83,7 +87,8 @@ public final class AccessLogRegistry implements AutoCloseable {
     List<Request> out = new ArrayList<>();
     Matcher m = ACCESS.matcher(log());
     while (m.find()) {
-      out.add(new Request(m.group(1), m.group(2), Integer.parseInt(m.group(3)), m.group(4)));
+      long bytes = m.group(4).equals("-") ? 0 : Long.parseLong(m.group(4));
+      out.add(new Request(m.group(1), m.group(2), Integer.parseInt(m.group(3)), bytes, m.group(5)));
     }
     return out;
   }

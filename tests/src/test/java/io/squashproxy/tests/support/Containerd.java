@@ -40,6 +40,35 @@ public final class Containerd implements AutoCloseable {
   }
 
   public static Containerd start() {
+    return start("");
+  }
+
+  /**
+   * With a snapshotter named {@code name} served over gRPC on {@code socket} ({@code [proxy_plugins.NAME]
+   * type = "snapshot"}); fails unless {@code ctr plugins ls} then shows it {@code ok}.
+   */
+  public static Containerd startWithProxySnapshotter(String name, Path socket) {
+    Containerd c = start(String.join("\n",
+        "[proxy_plugins." + name + "]",
+        "  type = \"snapshot\"",
+        "  address = \"" + socket + "\"",
+        ""));
+    try {
+      String plugins = c.ctr("plugins", "ls").stdout();
+      boolean ok = plugins.lines().map(l -> l.trim().split("\\s+")).anyMatch(f -> f.length >= 4
+          && f[0].equals("io.containerd.snapshotter.v1") && f[1].equals(name) && f[f.length - 1].equals("ok"));
+      if (!ok) {
+        throw new AssertionError("containerd does not list snapshotter " + name + " as ok:\n" + plugins
+            + "\ncontainerd log:\n" + c.log());
+      }
+      return c;
+    } catch (RuntimeException | Error e) {
+      c.close();
+      throw e;
+    }
+  }
+
+  private static Containerd start(String extraConfig) {
     Env.requireRoot("containerd");
     Env.requireTools("containerd", "ctr");
     Scratch scratch = Scratch.create("ctd");
@@ -60,7 +89,7 @@ public final class Containerd implements AutoCloseable {
           "  level = \"warn\"",
           "[plugins.\"io.containerd.internal.v1.opt\"]",
           "  path = \"" + scratch.resolve("opt") + "\"",
-          ""));
+          extraConfig));
       Process p = Proc.of("containerd", "--config", config.toString()).startBackground(log);
       Containerd c = new Containerd(scratch, p, socket, log);
       try {
@@ -98,6 +127,13 @@ public final class Containerd implements AutoCloseable {
   /** A {@code ctr -a SOCKET -n NAMESPACE ARGS} command (not run yet). */
   public Proc cli(String... args) {
     List<String> cmd = new ArrayList<>(List.of("ctr", "-a", socket.toString(), "-n", NAMESPACE));
+    cmd.addAll(Arrays.asList(args));
+    return Proc.of(cmd).timeout(Duration.ofMinutes(3));
+  }
+
+  /** A {@code ctr-remote -a SOCKET -n NAMESPACE ARGS} command: ctr with the stargz snapshotter's commands. */
+  public Proc remoteCli(String... args) {
+    List<String> cmd = new ArrayList<>(List.of("ctr-remote", "-a", socket.toString(), "-n", NAMESPACE));
     cmd.addAll(Arrays.asList(args));
     return Proc.of(cmd).timeout(Duration.ofMinutes(3));
   }
@@ -163,6 +199,24 @@ public final class Containerd implements AutoCloseable {
 
   public String log() {
     return Proc.readQuietly(log);
+  }
+
+  /**
+   * Kills every task and removes every container in the namespace (best effort): a {@code ctr run --rm} that
+   * failed half-way leaves its shim running and its root filesystem mounted.
+   */
+  public void removeContainers() {
+    Duration t = Duration.ofSeconds(30);
+    for (String id : cli("tasks", "ls", "-q").timeout(t).run().stdout().split("\n")) {
+      if (!id.isBlank()) {
+        cli("tasks", "rm", "-f", id.trim()).timeout(t).run();
+      }
+    }
+    for (String id : cli("containers", "ls", "-q").timeout(t).run().stdout().split("\n")) {
+      if (!id.isBlank()) {
+        cli("containers", "rm", id.trim()).timeout(t).run();
+      }
+    }
   }
 
   @Override
