@@ -23,7 +23,7 @@ import io.squashproxy.proxy.service.ImageService;
 import io.squashproxy.proxy.service.ProxyStats;
 import io.squashproxy.proxy.service.RefusedImages;
 import io.squashproxy.proxy.service.Rules;
-import io.squashproxy.proxy.service.SquashPathLimit;
+import io.squashproxy.proxy.service.SquashLimits;
 import io.squashproxy.proxy.service.SquashRule;
 import io.squashproxy.proxy.service.Upstreams;
 import io.squashproxy.proxy.store.ContentStore;
@@ -147,9 +147,9 @@ public final class SquashProxy implements AutoCloseable {
           .register(meters);
       FunctionCounter.builder("squash_proxy_layer_index_misses", indexes,
           LayerIndexFiles::misses).description("layers a squash had to read and index").register(meters);
-      SquashPathLimit.set(config.limits().maxPathsPerSquash());
       ImageService service = new ImageService(upstreams, store, tags, records, leases, indexes, io, squashPool,
-          config.limits().maxImageSize().bytes(), stats, new RefusedImages(ticker));
+          SquashLimits.of(config.limits().maxImageSize().bytes(), config.limits().maxPathsPerSquash()), stats,
+          new RefusedImages(ticker));
       page.set(new StatusPage(records, tags, store, stats, service.refused(), service.backgroundSquashes()));
       if (notifications != null) {
         ahead.set(new SquashAhead(service, upstreams, notifications.queue(), meters));

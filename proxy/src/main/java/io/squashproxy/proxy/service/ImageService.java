@@ -75,16 +75,18 @@ public final class ImageService {
   /** @param leases claims on squashes shared with other replicas ({@link SquashLeases#none()} for one) */
   public ImageService(Upstreams upstreams, Storage store, TagStore tags, SquashRecords records,
       SquashLeases leases, Executor io, Executor squashPool, long maxUncompressedBytes, ProxyStats stats) {
-    this(upstreams, store, tags, records, leases, LayerIndexStore.NONE, io, squashPool, maxUncompressedBytes, stats,
+    this(upstreams, store, tags, records, leases, LayerIndexStore.NONE, io, squashPool,
+        SquashLimits.ofSize(maxUncompressedBytes), stats,
         new RefusedImages(com.github.benmanes.caffeine.cache.Ticker.systemTicker()));
   }
 
   /**
    * @param indexes layer indexes kept between squashes (a shared base is read once for all its images)
+   * @param limits images too large (bytes or paths) to squash, which are served as they are
    * @param refused the memory of broken images refused (its metrics are bound to {@code stats}' registry)
    */
   public ImageService(Upstreams upstreams, Storage store, TagStore tags, SquashRecords records,
-      SquashLeases leases, LayerIndexStore indexes, Executor io, Executor squashPool, long maxUncompressedBytes,
+      SquashLeases leases, LayerIndexStore indexes, Executor io, Executor squashPool, SquashLimits limits,
       ProxyStats stats, RefusedImages refused) {
     this.refused = refused;
     refused.bindTo(stats.registry());
@@ -99,7 +101,7 @@ public final class ImageService {
     this.background = new BackgroundSquashes(stats.registry());
     this.squashes = new SquashOrchestrator(resolver, blobs, new SquashRunner(store, records, stats, indexes),
         new BaseImageLayers(upstreams, resolver, store), store, records, leases, io, squashPool,
-        maxUncompressedBytes, stats, background, refused);
+        limits, stats, background, refused);
     this.servedBySource = Caffeine.newBuilder().maximumSize(10_000).executor(io).build();
     this.servedByDigest = Caffeine.newBuilder().maximumSize(10_000).executor(io).build();
   }

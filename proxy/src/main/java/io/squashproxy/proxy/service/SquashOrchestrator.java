@@ -64,6 +64,7 @@ final class SquashOrchestrator {
   private final SquashLeases leases;
   private final Executor io;
   private final Executor squashPool;
+  private final SquashLimits limits;
   private final long maxUncompressedBytes;
   private final ProxyStats stats;
   private final BackgroundSquashes background;
@@ -86,7 +87,7 @@ final class SquashOrchestrator {
 
   SquashOrchestrator(TagResolver resolver, BlobFetcher blobs, SquashRunner runner, BaseImageLayers baseLayers,
       Storage store, SquashRecords records, SquashLeases leases, Executor io, Executor squashPool,
-      long maxUncompressedBytes, ProxyStats stats, BackgroundSquashes background, RefusedImages refused) {
+      SquashLimits limits, ProxyStats stats, BackgroundSquashes background, RefusedImages refused) {
     this.refused = refused;
     this.resolver = resolver;
     this.blobs = blobs;
@@ -97,7 +98,8 @@ final class SquashOrchestrator {
     this.leases = leases;
     this.io = io;
     this.squashPool = squashPool;
-    this.maxUncompressedBytes = maxUncompressedBytes;
+    this.limits = limits;
+    this.maxUncompressedBytes = limits.maxUncompressedBytes();
     this.stats = stats;
     this.background = background;
     // Completed entries only need to outlive the requests racing for them; the store keeps the results.
@@ -386,14 +388,14 @@ final class SquashOrchestrator {
   private SquashOptions options(Route route, ImageManifest manifest, JsonNode platform) {
     SquashRule rule = route.rule();
     if (rule.mode() == SquashRule.Mode.AUTO) {
-      return SquashPathLimit.applied(SquashOptions.auto(rule.slack(), rule.compression(), maxUncompressedBytes));
+      return limits.applyTo(SquashOptions.auto(rule.slack(), rule.compression(), maxUncompressedBytes));
     }
     int keep = switch (rule.mode()) {
       case KEEP -> rule.keepLayers();
       case BASE -> baseLayers.sharedLayers(route, manifest, platform);
       default -> 0;
     };
-    return SquashPathLimit.applied(new SquashOptions(keep, rule.compression(), maxUncompressedBytes));
+    return limits.applyTo(new SquashOptions(keep, rule.compression(), maxUncompressedBytes));
   }
 
   private static String ruleText(SquashRule rule) {

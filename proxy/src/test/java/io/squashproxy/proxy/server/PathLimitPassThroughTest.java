@@ -10,7 +10,7 @@ import io.squashproxy.core.digest.Digest;
 import io.squashproxy.core.image.MediaTypes;
 import io.squashproxy.core.testing.LayerBuilder;
 import io.squashproxy.core.testing.TestImage;
-import io.squashproxy.proxy.service.SquashPathLimit;
+import io.squashproxy.proxy.service.SquashLimits;
 import io.squashproxy.proxy.testing.InMemoryRegistry;
 import io.squashproxy.proxy.testing.ProxyHarness;
 import java.net.URI;
@@ -20,7 +20,6 @@ import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -32,14 +31,8 @@ class PathLimitPassThroughTest {
   @TempDir
   Path dir;
 
-  @AfterEach
-  void noLimit() {
-    SquashPathLimit.set(Long.MAX_VALUE);
-  }
-
   @Test
   void anImageOverThePathLimitPassesThroughWithALogLine() throws Exception {
-    SquashPathLimit.set(20);
     InMemoryRegistry upstream = new InMemoryRegistry("up");
     LayerBuilder many = layer().dir("app");
     for (int i = 0; i < 30; i++) {
@@ -50,7 +43,8 @@ class PathLimitPassThroughTest {
     Digest small = upstream.push("small/app", "1", TestImage.oci().layer(layer().dir("etc")
         .file("etc/os-release", "x")).layer(layer().file("app", "ok")).build());
     HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-    try (ProxyHarness harness = new ProxyHarness(upstream, dir.resolve("cache"), ProxyHarness.squashAll(), 1L << 30);
+    try (ProxyHarness harness = new ProxyHarness(upstream, dir.resolve("cache"), ProxyHarness.squashAll(), 1L << 30,
+        SquashLimits.of(Long.MAX_VALUE, 20));
         LiveProxy proxy = new LiveProxy(harness, 30);
         LogCapture log = new LogCapture(Level.WARN, "io.squashproxy.proxy.service.SquashRunner")) {
       HttpResponse<byte[]> r = get(http, proxy, "/v2/big/app/manifests/1");

@@ -7,6 +7,7 @@ import io.squashproxy.proxy.service.ProxyStats;
 import io.squashproxy.proxy.service.RefusedImages;
 import io.squashproxy.proxy.service.Route;
 import io.squashproxy.proxy.service.Rules;
+import io.squashproxy.proxy.service.SquashLimits;
 import io.squashproxy.proxy.service.SquashRule;
 import io.squashproxy.proxy.service.Upstreams;
 import io.squashproxy.proxy.store.ContentStore;
@@ -46,16 +47,22 @@ public final class ProxyHarness implements AutoCloseable {
   /** @param maxImageSize limits.maxImageSize: uncompressed bytes over which an image is not squashed */
   public ProxyHarness(InMemoryRegistry upstream, Path cacheDir, Rules rules, long cacheBytes, long maxImageSize)
       throws IOException {
-    this(upstream, cacheDir, rules, cacheBytes, maxImageSize, null);
+    this(upstream, cacheDir, rules, cacheBytes, SquashLimits.ofSize(maxImageSize), null);
+  }
+
+  /** @param limits limits.maxImageSize and limits.maxPathsPerSquash */
+  public ProxyHarness(InMemoryRegistry upstream, Path cacheDir, Rules rules, long cacheBytes, SquashLimits limits)
+      throws IOException {
+    this(upstream, cacheDir, rules, cacheBytes, limits, null);
   }
 
   /** @param squashWorkers runs the squashes (a {@link ManualExecutor} to hold them queued); null for a pool */
   public ProxyHarness(InMemoryRegistry upstream, Path cacheDir, Rules rules, java.util.concurrent.Executor squashWorkers)
       throws IOException {
-    this(upstream, cacheDir, rules, 1L << 40, Long.MAX_VALUE, squashWorkers);
+    this(upstream, cacheDir, rules, 1L << 40, SquashLimits.ofSize(Long.MAX_VALUE), squashWorkers);
   }
 
-  private ProxyHarness(InMemoryRegistry upstream, Path cacheDir, Rules rules, long cacheBytes, long maxImageSize,
+  private ProxyHarness(InMemoryRegistry upstream, Path cacheDir, Rules rules, long cacheBytes, SquashLimits limits,
       java.util.concurrent.Executor squashWorkers) throws IOException {
     this.upstream = upstream;
     this.cacheDir = cacheDir;
@@ -72,7 +79,7 @@ public final class ProxyHarness implements AutoCloseable {
         null, true, null, null, null, null, null);
     this.upstreams = new Upstreams(List.of(settings), rules, s -> upstream);
     this.service = new ImageService(upstreams, store, tags, records, SquashLeases.none(), indexes, io,
-        squashWorkers != null ? squashWorkers : squashPool, maxImageSize, stats, new RefusedImages(ticker));
+        squashWorkers != null ? squashWorkers : squashPool, limits, stats, new RefusedImages(ticker));
   }
 
   public ProxyHarness(InMemoryRegistry upstream, Path cacheDir) throws IOException {
