@@ -89,8 +89,9 @@ public final class SquashProxy implements AutoCloseable {
    */
   public static SquashProxy start(ProxyConfig config, Function<UpstreamSettings, Upstream> upstreamFactory,
       Ticker ticker) throws IOException, InterruptedException {
-    ExecutorService io = pool("squash-io", 64);
-    ExecutorService squashPool = pool("squash-worker", config.limits().concurrentSquashes());
+    ExecutorService io = pool("squash-io", 64, false);
+    // Squashes yield the CPU to pulls in progress (see BackgroundPriority).
+    ExecutorService squashPool = pool("squash-worker", config.limits().concurrentSquashes(), true);
     PrometheusMeterRegistry meters = ProxyMeters.create();
     AtomicBoolean ready = new AtomicBoolean();
     AtomicReference<StatusPage> page = new AtomicReference<>();
@@ -331,14 +332,23 @@ public final class SquashProxy implements AutoCloseable {
     }
   }
 
-  private static ExecutorService pool(String name, int threads) {
+  /**
+   * @param background squash workers: their threads run at a lower CPU priority ({@link BackgroundPriority}),
+   *     which Linux passes on to every thread they start. Other pools start all their threads here, on the
+   *     main thread, and keep them, so that no serving thread is ever started by a squash worker.
+   */
+  private static ExecutorService pool(String name, int threads, boolean background) {
     ThreadPoolExecutor e = new ThreadPoolExecutor(threads, threads, 60, TimeUnit.SECONDS,
         new LinkedBlockingQueue<>(100_000), r -> {
-          Thread t = new Thread(r, name);
+          Thread t = new Thread(background ? BackgroundPriority.lowered(r) : r, name);
           t.setDaemon(true);
           return t;
         });
-    e.allowCoreThreadTimeOut(true);
+    if (background) {
+      e.allowCoreThreadTimeOut(true);
+    } else {
+      e.prestartAllCoreThreads();
+    }
     return e;
   }
 }

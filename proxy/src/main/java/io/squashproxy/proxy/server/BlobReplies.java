@@ -109,7 +109,7 @@ final class BlobReplies {
       out.record(ctx, resp.status(), length);
       HttpUtil.setKeepAlive(resp, keepAlive);
       ctx.writeAndFlush(resp); // flushed: a cut that follows is then a broken body, never retried blind
-      new GrowingBlobWriter(ctx, reader, offset, offset + length,
+      new GrowingBlobWriter(ctx, reader, offset, offset + length, zeroCopy,
           last -> out.finish(ctx, last, keepAlive)).start();
     };
   }

@@ -250,6 +250,15 @@ public final class BlobDownload {
     }
 
     /**
+     * The growing file, for zero-copy sends ({@code sendfile}) of bytes below {@link #readable}. It stays open
+     * until this reader is closed; the caller must not close it, and closes this reader only once nothing
+     * sent from it is still in flight.
+     */
+    public FileChannel channel() {
+      return channel;
+    }
+
+    /**
      * Runs {@code wake} (on the downloading thread: hand it to an executor) once more than {@code seen}
      * bytes are readable, or the download verified or failed; at once if that is already so.
      */

@@ -66,12 +66,22 @@ public final class SquashLeases {
   private final LongSupplier wallMillis;
   private final Sleeper sleeper;
   private final String owner = UUID.randomUUID().toString();
-  private static final java.util.concurrent.ScheduledExecutorService HEARTBEAT =
-      java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
-        Thread t = new Thread(r, "squash-lease-heartbeat");
-        t.setDaemon(true);
-        return t;
-      });
+  private static final java.util.concurrent.ScheduledExecutorService HEARTBEAT = heartbeat();
+
+  /**
+   * Its thread is started at once, not by the first squash that takes a lease: squash workers run at a lower
+   * CPU priority, which a thread they start would inherit, and a heartbeat must not fall behind.
+   */
+  private static java.util.concurrent.ScheduledExecutorService heartbeat() {
+    java.util.concurrent.ScheduledThreadPoolExecutor e = new java.util.concurrent.ScheduledThreadPoolExecutor(1,
+        r -> {
+          Thread t = new Thread(r, "squash-lease-heartbeat");
+          t.setDaemon(true);
+          return t;
+        });
+    e.prestartAllCoreThreads();
+    return e;
+  }
 
   public SquashLeases(ObjectStore shared, Duration length, Duration poll, LongSupplier wallMillis,
       Sleeper sleeper) {

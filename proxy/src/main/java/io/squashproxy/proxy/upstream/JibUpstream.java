@@ -44,6 +44,12 @@ public final class JibUpstream implements Upstream {
   /** Docker Hub's tokens live 300 s; refresh before that, and on any 401. */
   private static final Duration TOKEN_REUSE = Duration.ofSeconds(240);
   private static final Field AUTHORIZATION = authorizationField();
+  /**
+   * The JDK client's own tasks (handing body bytes over, completing responses; none of them blocks). Started
+   * at once: by default the client starts threads on demand in whichever thread asks, and a squash worker's
+   * threads run at a lower CPU priority that a thread they start would inherit.
+   */
+  private static final java.util.concurrent.ExecutorService HTTP_THREADS = httpThreads(4);
 
   private final UpstreamSettings settings;
   private final HttpClient http;
@@ -51,6 +57,11 @@ public final class JibUpstream implements Upstream {
   private final Cache<String, Optional<String>> authByRepository;
   private final Retrier retrier;
   private volatile Optional<Credential> credential;
+  /**
+   * Whether the registry let us pull anonymously without any challenge (a private Distribution registry
+   * without auth): then a repository seen for the first time needs no {@code /v2/} round trip first.
+   */
+  private volatile boolean openRegistry;
 
   public JibUpstream(UpstreamSettings settings) {
     this(settings, Retrier.of(settings.retry(), null));
@@ -61,6 +72,7 @@ public final class JibUpstream implements Upstream {
     this.settings = settings;
     this.retrier = retrier;
     this.http = HttpClient.newBuilder()
+        .executor(HTTP_THREADS)
         .followRedirects(HttpClient.Redirect.NEVER)
         .connectTimeout(settings.connectTimeout())
         .build();
@@ -329,8 +341,16 @@ public final class JibUpstream implements Upstream {
     if (cached != null) {
       return cached;
     }
+    if (openRegistry && !refresh) {
+      // Known to need nothing: skip the challenge round trip a new repository would cost (a 401 still
+      // sends this repository through the challenge, as refresh).
+      return Optional.empty();
+    }
     Optional<String> fresh = authenticate(repository);
     authByRepository.put(repository, fresh);
+    if (fresh.isEmpty() && credential().isEmpty()) {
+      openRegistry = true;
+    }
     return fresh;
   }
 
@@ -441,6 +461,18 @@ public final class JibUpstream implements Upstream {
           .toString());
       return new FailoverHttpClient(plainHttp, plainHttp, e2 -> { });
     }
+  }
+
+  private static java.util.concurrent.ExecutorService httpThreads(int n) {
+    java.util.concurrent.atomic.AtomicInteger ids = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.ThreadPoolExecutor e = new java.util.concurrent.ThreadPoolExecutor(n, n, 0,
+        java.util.concurrent.TimeUnit.SECONDS, new java.util.concurrent.LinkedBlockingQueue<>(), r -> {
+          Thread t = new Thread(r, "upstream-http-" + ids.incrementAndGet());
+          t.setDaemon(true);
+          return t;
+        });
+    e.prestartAllCoreThreads();
+    return e;
   }
 
   @SuppressWarnings("unchecked")
