@@ -158,7 +158,8 @@ public final class Squasher {
       }
 
       Descriptor squashedLayer = Descriptor.of(
-          manifest.family().layerMediaType(options.compression().algorithm()), written.digest, written.size);
+          manifest.family().layerMediaType(options.compression().algorithm()), written.digest, written.size)
+          .withAnnotations(written.annotations);
       String createdBy = "squash-proxy: squashed layers " + (keep + 1) + "-" + total + " of " + manifestDigest;
       byte[] newConfig = config.squashed(keep, written.diffId, createdBy, options.describe());
       Digest configDigest = Digest.sha256(newConfig);
@@ -332,7 +333,8 @@ public final class Squasher {
     }
   }
 
-  record Written(Digest digest, long size, Digest diffId, long tarSize) {}
+  /** The squashed layer written: blob digest and size, diff_id, tar size, descriptor annotations (estargz). */
+  record Written(Digest digest, long size, Digest diffId, long tarSize, java.util.Map<String, String> annotations) {}
 
   static void deleteTree(Path dir) throws IOException {
     if (!Files.exists(dir)) {
