@@ -105,6 +105,10 @@ public final class Squasher {
   public SquashResult squash(byte[] manifestBytes, BlobSource blobs, SquashOptions options, Path workDir)
       throws IOException {
     long started = System.nanoTime();
+    if (!options.prioritized().isEmpty() && options.compression().algorithm() != Compression.Algorithm.ESTARGZ) {
+      throw new IllegalArgumentException("prioritized files go with estargz compression, not "
+          + options.compression());
+    }
     ImageManifest manifest = ImageManifest.parse(manifestBytes);
     Digest manifestDigest = Digest.sha256(manifestBytes);
     byte[] configBytes = readConfig(blobs, manifest.config());
@@ -141,7 +145,9 @@ public final class Squasher {
       long[] tarSizes = new long[total];
       Written written = null;
       String method;
-      if (keep == 0) {
+      if (keep == 0 && !options.prioritized().isEmpty()) {
+        method = "two passes: prioritized files"; // the one pass writes in layer order, top-down
+      } else if (keep == 0) {
         try {
           written = new OnePassMerge(layers, config.diffIds(), blobs, listener, options.paths()).write(options.compression(), pool,
               layerFile, options.maxUncompressedBytes(), tarSizes);

@@ -203,6 +203,63 @@ class EstargzSquashTest {
         r.items.stream().map(i -> i.entry().name()).toList());
   }
 
+  private static TestImage appImage() {
+    return TestImage.oci()
+        .layer(layer().dir("etc").file("etc/hosts", "127.0.0.1").dir("usr").dir("usr/lib").file("usr/lib/libc", bytes(3000, 4))
+            .file("usr/lib/unused", "u").dir("old").file("old/x", "x"))
+        .layer(layer().dir("usr/bin").file("usr/bin/app", bytes(1500, 5)).hardlink("etc/hosts-link", "etc/hosts")
+            .file("var/log", "log").whiteout("old"))
+        .build();
+  }
+
+  private static List<String> names(EstargzReader r) {
+    return r.items.stream().map(i -> i.entry().name()).toList();
+  }
+
+  @Test
+  void prioritizedFilesComeFirstWithTheirParentsAndLinkTargetsThenTheLandmark() throws IOException {
+    TestImage img = appImage();
+    List<String> first = List.of("/usr/bin/app", "etc/hosts-link", "usr/lib/libc", "not/there");
+    SquashOptions options = SquashOptions.DEFAULT.withCompression(ESTARGZ).withPrioritized(first);
+    Out out = squash(img, options, CompressionPool.shared(), "p");
+    EstargzReader r = EstargzReader.verify(out.blob, CHUNK);
+    List<String> names = names(r);
+    int landmark = names.indexOf(EstargzWriter.PREFETCH_LANDMARK);
+    assertFalse(names.contains(EstargzWriter.NO_PREFETCH_LANDMARK), names.toString());
+    assertEquals(java.util.Set.of("usr/", "usr/bin/", "usr/bin/app", "etc/", "etc/hosts", "etc/hosts-link",
+        "usr/lib/", "usr/lib/libc"), new java.util.HashSet<>(names.subList(0, landmark)), names.toString());
+    assertTrue(names.indexOf("etc/hosts") < names.indexOf("etc/hosts-link"), "a link after its target");
+    assertEquals(EstargzWriter.PREFETCH_LANDMARK, r.tocByName().keySet().stream()
+        .filter(n -> n.startsWith(".")).findFirst().orElseThrow(), "the landmark is in the TOC");
+    assertTrue(out.result.report().method().contains("prioritized"), out.result.report().method());
+    // The same file system as without priorities, in another order.
+    byte[] plain = Blobs.decompress(squash(img, Compression.GZIP, "pg").blob);
+    assertEquals(io.squashproxy.core.testing.RefFs.of(List.of(plain)).view().brief(),
+        io.squashproxy.core.testing.RefFs.of(List.of(r.tarWithoutMetadata())).view().brief());
+    assertTrue(options.describe().contains("prioritized=/usr/bin/app,etc/hosts-link"), options.describe());
+    assertArrayEquals(out.blob, squash(img, options, CompressionPool.shared(), "p2").blob, "reproducible");
+  }
+
+  @Test
+  void whiteoutsStayFirstWhenFilesArePrioritized() throws IOException {
+    TestImage img = TestImage.oci().layer(layer().dir("old").file("old/x", "x").file("keep", "k"))
+        .layer(layer().dir("usr").file("usr/app", "app"))
+        .layer(layer().whiteout("old").file("usr/app2", "2"))
+        .build();
+    Out out = squash(img, SquashOptions.DEFAULT.withCompression(ESTARGZ).withKeepLayers(1)
+        .withPrioritized(List.of("usr/app")), CompressionPool.shared(), "w");
+    List<String> names = names(EstargzReader.verify(out.blob, CHUNK));
+    assertEquals(List.of(".wh.old", "usr/", "usr/app", EstargzWriter.PREFETCH_LANDMARK, "usr/app2",
+        EstargzWriter.TOC_NAME), names);
+  }
+
+  @Test
+  void prioritizedFilesNeedEstargz() {
+    TestImage img = appImage();
+    assertThrows(IllegalArgumentException.class, () -> squash(img, SquashOptions.DEFAULT.withPrioritized(
+        List.of("usr/bin/app")), CompressionPool.shared(), "x"));
+  }
+
   @Test
   void compressionSettings() {
     assertEquals(Compression.ESTARGZ, Compression.parse("estargz"));
