@@ -23,7 +23,7 @@ public record ArchiveOptions(int keepLayers, Compression compression, long maxUn
 
   public ArchiveOptions {
     // Fail here, not halfway through an archive.
-    new SquashOptions(keepLayers, Compression.NONE, maxUncompressedBytes, auto);
+    new SquashOptions(keepLayers, Compression.NONE, maxUncompressedBytes, auto, null, prioritized);
     paths = paths == null ? SquashOptions.PathLimit.NONE : paths;
     prioritized = prioritized == null ? java.util.List.of() : java.util.List.copyOf(prioritized);
   }

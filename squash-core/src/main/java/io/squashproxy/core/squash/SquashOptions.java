@@ -61,6 +61,13 @@ public record SquashOptions(int keepLayers, Compression compression, long maxUnc
       paths = PathLimit.NONE;
     }
     prioritized = prioritized == null ? java.util.List.of() : java.util.List.copyOf(prioritized);
+    for (String p : prioritized) {
+      try {
+        PrioritizedEntries.clean(p);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("prioritized path '" + p + "': " + e.getMessage());
+      }
+    }
   }
 
   public SquashOptions(int keepLayers, Compression compression, long maxUncompressedBytes, WasteSlack auto,
