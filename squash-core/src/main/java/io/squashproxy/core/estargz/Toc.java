@@ -56,8 +56,8 @@ final class Toc implements TarWriter.Observer {
     if (file != null) {
       throw new IllegalStateException("entry " + e.name() + " starts inside the content of " + file.name);
     }
-    if (!metadata && isMetadataName(e.name())) {
-      return false; // an eStargz source's own TOC or landmark: this layer gets new ones
+    if (!metadata && (isMetadataName(e.name()) || (e.isHardlink() && isMetadataName(e.linkName())))) {
+      return false; // an eStargz source's own TOC or landmark (or a link to one): this layer gets new ones
     }
     if (metadata && tocMember != null) {
       cutter.cutAt(headerOffset, tocMember); // Go writes the TOC in a gzip member of its own

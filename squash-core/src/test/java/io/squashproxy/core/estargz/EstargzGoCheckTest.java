@@ -48,12 +48,24 @@ class EstargzGoCheckTest {
         Compression.ESTARGZ, "default-chunks");
   }
 
+  @Test
+  void goFindsThePrefetchLandmarkAfterPrioritizedFiles() throws Exception {
+    Path tool = work.resolve("estargzcheck");
+    run(List.of("go", "build", "-o", tool.toString(), "."), Path.of("src/test/go/estargzcheck"));
+    check(tool, EstargzSquashTest.image(), SquashOptions.DEFAULT.withCompression(Compression.parse("estargz:6:1000"))
+        .withPrioritized(List.of("/usr/bin/tool2", "etc/passwd")), "prefetch");
+  }
+
   private void check(Path tool, TestImage img, Compression c, String name) throws Exception {
-    SquashResult r = new Squasher().squash(img.manifest(), img.blobs(), SquashOptions.DEFAULT.withCompression(c),
-        work.resolve(name));
+    check(tool, img, SquashOptions.DEFAULT.withCompression(c), name);
+  }
+
+  private void check(Path tool, TestImage img, SquashOptions options, String name) throws Exception {
+    SquashResult r = new Squasher().squash(img.manifest(), img.blobs(), options, work.resolve(name));
     String toc = r.squashedLayer().annotation(EstargzWriter.TOC_DIGEST_ANNOTATION);
     String out = run(List.of(tool.toString(), r.squashedLayerFile().toString(), toc,
-        Integer.toString(c.chunkSize())), work);
+        Integer.toString(options.compression().chunkSize()), options.prioritized().isEmpty() ? "" : "prefetch"),
+        work);
     r.deleteLayerFile();
     assertEquals(true, out.endsWith("ok\n"), name + ": " + out);
   }

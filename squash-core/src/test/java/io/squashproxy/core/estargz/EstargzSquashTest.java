@@ -190,13 +190,14 @@ class EstargzSquashTest {
         "the chunk size is part of the bytes");
   }
 
+  /** Squashing eStargz layers: their TOCs and landmarks (and a link to one) give way to the new layer's own. */
   @Test
   void anEstargzSourceGetsOneTocAndOneLandmark() throws IOException {
     TestImage img = TestImage.oci()
         .layer(layer().file(EstargzWriter.NO_PREFETCH_LANDMARK, new byte[] {0xf}).file("a", "a")
             .file(EstargzWriter.TOC_NAME, "{\"version\":1,\"entries\":[]}"))
         .layer(layer().file("./" + EstargzWriter.PREFETCH_LANDMARK, new byte[] {0xf}).file("b", "b")
-            .file("./" + EstargzWriter.TOC_NAME, "{}"))
+            .file("./" + EstargzWriter.TOC_NAME, "{}").hardlink("toc-link", "./" + EstargzWriter.TOC_NAME))
         .build();
     EstargzReader r = EstargzReader.verify(squash(img, ESTARGZ, "s").blob, CHUNK);
     assertEquals(List.of(EstargzWriter.NO_PREFETCH_LANDMARK, "b", "a", EstargzWriter.TOC_NAME),
