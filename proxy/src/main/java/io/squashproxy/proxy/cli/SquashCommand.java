@@ -9,6 +9,7 @@ import io.squashproxy.core.squash.SquashOptions;
 import io.squashproxy.core.squash.WasteSlack;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -65,9 +66,21 @@ final class SquashCommand implements Callable<Integer> {
   int keepLayers;
 
   @Option(names = {"-c", "--compression"}, paramLabel = "ALGO", converter = CompressionConverter.class,
-      description = "Compression of the squashed layer: gzip, gzip:LEVEL, zstd, zstd:LEVEL or none "
-          + "(default: none for a docker-archive, as docker save writes; gzip for OCI).")
+      description = "Compression of the squashed layer: gzip, gzip:LEVEL, zstd, zstd:LEVEL, none, or estargz, "
+          + "estargz:LEVEL (gzip that stargz-snapshotter can pull lazily, with its TOC annotations in an OCI "
+          + "manifest) (default: none for a docker-archive, as docker save writes; gzip for OCI).")
   Compression compression;
+
+  @Option(names = "--estargz-chunk-size", paramLabel = "SIZE", converter = SizeConverter.class,
+      description = "With --compression estargz: files larger than this are split into chunks of it, each "
+          + "fetched on its own (default 4MiB, as stargz-snapshotter).")
+  Long estargzChunkSize;
+
+  @Option(names = "--prioritize", paramLabel = "PATH",
+      description = "With --compression estargz: put PATH (with its parent directories) first in the squashed "
+          + "layer, before the prefetch landmark, so stargz-snapshotter fetches it before the container starts "
+          + "(the entrypoint, what it loads). Repeatable; paths the squashed layer lacks are skipped.")
+  List<String> prioritize;
 
   @Option(names = "--max-paths", paramLabel = "N",
       description = "Stop with an error naming the image when it has more than N paths (tar members over all "
@@ -94,7 +107,27 @@ final class SquashCommand implements Callable<Integer> {
     if (maxPaths != null && maxPaths < 1) {
       throw new ParameterException(spec.commandLine(), "--max-paths must be at least 1, got " + maxPaths);
     }
-    ArchiveOptions options = new ArchiveOptions(keepLayers, compression, Long.MAX_VALUE);
+    boolean estargz = compression != null && compression.algorithm() == Compression.Algorithm.ESTARGZ;
+    if (!estargz && (estargzChunkSize != null || prioritize != null)) {
+      throw new ParameterException(spec.commandLine(), "--estargz-chunk-size and --prioritize go with "
+          + "--compression estargz");
+    }
+    Compression chosen = compression;
+    if (estargzChunkSize != null) {
+      if (estargzChunkSize < 1 || estargzChunkSize > Integer.MAX_VALUE - 8) {
+        throw new ParameterException(spec.commandLine(), "--estargz-chunk-size must be 1 byte to 2GiB, got "
+            + estargzChunkSize);
+      }
+      chosen = compression.withChunkSize(estargzChunkSize.intValue());
+    }
+    ArchiveOptions options = new ArchiveOptions(keepLayers, chosen, Long.MAX_VALUE);
+    if (prioritize != null) {
+      try {
+        options = options.withPrioritized(prioritize);
+      } catch (IllegalArgumentException e) {
+        throw new ParameterException(spec.commandLine(), "--prioritize: " + e.getMessage());
+      }
+    }
     if (maxPaths != null) {
       options = options.withPathLimit(new SquashOptions.PathLimit(maxPaths, "--max-paths"));
     }

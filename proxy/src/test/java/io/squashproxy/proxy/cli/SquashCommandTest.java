@@ -104,6 +104,49 @@ class SquashCommandTest {
   }
 
   @Test
+  void estargzWithChunkSizeAndPrioritizedFilesReachesTheOciManifest() throws IOException {
+    Path in = dir.resolve("in");
+    TestImages.writeOciLayout(in, Map.of("app:1", List.of(new OciImage(TestImages.threeLayers("a"), "amd64"))));
+    Path out = dir.resolve("out");
+
+    assertEquals(0, cli.run("squash", "-i", in.toString(), "-o", out.toString(), "--compression", "estargz:9",
+        "--estargz-chunk-size", "1KiB", "--prioritize", "/usr/app"), cli.err.toString());
+
+    JsonNode index = TestImages.json(Files.readAllBytes(out.resolve("index.json")));
+    JsonNode manifest = TestImages.json(blob(out, index.get("manifests").get(0).get("digest").asText()));
+    JsonNode layer = manifest.get("layers").get(0);
+    assertEquals("application/vnd.oci.image.layer.v1.tar+gzip", layer.get("mediaType").asText());
+    assertTrue(layer.get("annotations").get("containerd.io/snapshot/stargz/toc.digest").asText()
+        .startsWith("sha256:"), layer.toString());
+    assertTrue(layer.get("annotations").has("io.containers.estargz.uncompressed-size"), layer.toString());
+    List<String> names = TestImages.layerNames(blob(out, layer.get("digest").asText()));
+    assertEquals(List.of("usr/", "usr/app", ".prefetch.landmark"), names.subList(0, 3), names.toString());
+    assertEquals("stargz.index.json", names.get(names.size() - 1));
+    JsonNode config = TestImages.json(blob(out, manifest.get("config").get("digest").asText()));
+    String history = config.get("history").toString();
+    assertTrue(history.contains("compression=estargz:9:1024 prioritized=/usr/app"), history);
+  }
+
+  @Test
+  void estargzOptionsWithoutEstargzAreUsageErrors() throws IOException {
+    Path in = dockerArchive(-1);
+    String o = dir.resolve("o.tar").toString();
+    assertEquals(2, cli.run("squash", "-i", in.toString(), "-o", o, "--prioritize", "bin/sh"));
+    assertTrue(cli.err.toString().contains("go with --compression estargz"), cli.err.toString());
+    assertEquals(2, cli.run("squash", "-i", in.toString(), "-o", o, "--compression", "gzip",
+        "--estargz-chunk-size", "1MiB"));
+    assertEquals(2, cli.run("squash", "-i", in.toString(), "-o", o, "--compression", "estargz",
+        "--estargz-chunk-size", "0"));
+    assertEquals(2, cli.run("squash", "-i", in.toString(), "-o", o, "--compression", "estargz",
+        "--prioritize", "../etc"));
+    assertTrue(cli.err.toString().contains("--prioritize"), cli.err.toString());
+  }
+
+  private static byte[] blob(Path layout, String digest) throws IOException {
+    return Files.readAllBytes(layout.resolve("blobs/sha256/" + digest.substring("sha256:".length())));
+  }
+
+  @Test
   void squashesAnOciLayoutAgainIntoNothingToDo() throws IOException {
     Path in = dir.resolve("in");
     TestImages.writeOciLayout(in, Map.of("app:1", List.of(new OciImage(TestImages.threeLayers("a"), "amd64"))));

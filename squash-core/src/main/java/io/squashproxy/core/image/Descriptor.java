@@ -18,6 +18,24 @@ public record Descriptor(String mediaType, Digest digest, long size, ObjectNode 
     return new Descriptor(mediaType, digest, size, json);
   }
 
+  /** This descriptor with {@code annotations} added (after any it has); itself when there are none. */
+  public Descriptor withAnnotations(java.util.Map<String, String> annotations) {
+    if (annotations.isEmpty()) {
+      return this;
+    }
+    ObjectNode copy = json.deepCopy();
+    ObjectNode a = copy.has("annotations") && copy.get("annotations").isObject()
+        ? (ObjectNode) copy.get("annotations") : copy.putObject("annotations");
+    annotations.forEach(a::put);
+    return new Descriptor(mediaType, digest, size, copy);
+  }
+
+  /** The annotation {@code key}, or null. */
+  public String annotation(String key) {
+    JsonNode v = json.path("annotations").get(key);
+    return v != null && v.isTextual() ? v.asText() : null;
+  }
+
   /** Reads and validates a descriptor; {@code what} names it in errors ("layer 3 of manifest ..."). */
   public static Descriptor parse(JsonNode node, String what) throws InvalidImageException {
     if (node == null || !node.isObject()) {

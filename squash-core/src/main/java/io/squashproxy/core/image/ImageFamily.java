@@ -27,7 +27,7 @@ public enum ImageFamily {
    */
   public String layerMediaType(io.squashproxy.core.layer.Compression.Algorithm algorithm) {
     return switch (algorithm) {
-      case GZIP -> this == DOCKER ? MediaTypes.DOCKER_LAYER_GZIP : MediaTypes.OCI_LAYER_GZIP;
+      case GZIP, ESTARGZ -> this == DOCKER ? MediaTypes.DOCKER_LAYER_GZIP : MediaTypes.OCI_LAYER_GZIP;
       case ZSTD -> MediaTypes.OCI_LAYER_ZSTD;
       case NONE -> this == DOCKER ? MediaTypes.DOCKER_LAYER_TAR : MediaTypes.OCI_LAYER_TAR;
     };

@@ -9,6 +9,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
 import java.util.zip.CRC32;
+import java.util.function.LongConsumer;
 import java.util.zip.Deflater;
 
 /**
@@ -26,6 +27,9 @@ import java.util.zip.Deflater;
  * <p>At most {@code maxInFlight} blocks are queued or being compressed at a time, so memory stays bounded
  * (about {@code maxInFlight * 2 * BLOCK}); the writer waits for the oldest block when the limit is reached.
  * The executor must not be one whose threads call {@link #write} themselves (they would wait on each other).
+ *
+ * <p>{@link #newMember} ends the gzip member and starts another (eStargz: each file chunk its own member); the
+ * members are compressed in parallel like the blocks, and their output order and bytes stay the same.
  */
 public final class ParallelGzipOutputStream extends OutputStream {
   /** Bytes of input per independently compressed block (pigz's default). */
@@ -43,7 +47,11 @@ public final class ParallelGzipOutputStream extends OutputStream {
   private final Executor executor;
   private final int maxInFlight;
   private final CRC32 crc = new CRC32();
-  private final ArrayDeque<CompletableFuture<byte[]>> inFlight = new ArrayDeque<>();
+  /** Output pieces in order: compressed blocks, and the headers and trailers of members started later. */
+  private final ArrayDeque<Piece> inFlight = new ArrayDeque<>();
+  /** Pieces in {@link #inFlight} that are compressions (headers and trailers are a few bytes each). */
+  private int compressing;
+  private long written;
   private byte[] block = new byte[BLOCK];
   private int filled;
   private byte[] dictionary; // the last DICT bytes of the previous block, null for the first
@@ -64,7 +72,11 @@ public final class ParallelGzipOutputStream extends OutputStream {
     this.executor = executor;
     this.maxInFlight = maxInFlight;
     out.write(HEADER);
+    written = HEADER.length;
   }
+
+  /** A piece of output; {@code atStart}, when set, learns the compressed offset the piece starts at. */
+  private record Piece(CompletableFuture<byte[]> bytes, boolean compressed, LongConsumer atStart) {}
 
   @Override
   public void write(int b) throws IOException {
@@ -91,25 +103,70 @@ public final class ParallelGzipOutputStream extends OutputStream {
   }
 
   private void submit(boolean last) throws IOException {
-    byte[] input = block;
     int size = filled;
     byte[] dict = dictionary;
+    byte[] input;
+    if (size == BLOCK) {
+      input = block;
+      block = new byte[BLOCK];
+    } else {
+      // a member's short last block (eStargz: one per small file): copy it and keep the big buffer
+      input = Arrays.copyOf(block, size);
+    }
     if (!last) {
       dictionary = Arrays.copyOfRange(input, size - DICT, size);
-      block = new byte[BLOCK];
-      filled = 0;
     }
-    while (inFlight.size() >= maxInFlight) {
+    filled = 0;
+    while (compressing >= maxInFlight) {
       writeOldest();
     }
     int lvl = level;
-    inFlight.add(CompletableFuture.supplyAsync(() -> deflate(lvl, input, size, dict, last), executor));
+    inFlight.add(new Piece(CompletableFuture.supplyAsync(() -> deflate(lvl, input, size, dict, last), executor),
+        true, null));
+    compressing++;
+  }
+
+  /**
+   * Ends the current gzip member (its trailer) and starts a new one (its header); the input so far is all in
+   * the members before. {@code atStart} is told the new member's offset in the output once everything before
+   * it is written (on the writing thread, during a later write, {@link #drain} or {@link #finish}).
+   */
+  public void newMember(LongConsumer atStart) throws IOException {
+    if (finished) {
+      throw new IOException("gzip stream already finished");
+    }
+    submit(true);
+    inFlight.add(new Piece(CompletableFuture.completedFuture(trailer()), false, null));
+    crc.reset();
+    length = 0;
+    dictionary = null;
+    inFlight.add(new Piece(CompletableFuture.completedFuture(HEADER.clone()), false, atStart));
+  }
+
+  /** Waits for every block submitted so far and writes it; what was written but not yet submitted stays. */
+  public void drain() throws IOException {
+    while (!inFlight.isEmpty()) {
+      writeOldest();
+    }
+  }
+
+  /** Compressed bytes written to the underlying stream so far. */
+  public long compressedBytes() {
+    return written;
   }
 
   private void writeOldest() throws IOException {
-    CompletableFuture<byte[]> head = inFlight.poll();
+    Piece head = inFlight.poll();
+    if (head.compressed) {
+      compressing--;
+    }
+    if (head.atStart != null) {
+      head.atStart.accept(written);
+    }
     try {
-      out.write(head.get());
+      byte[] bytes = head.bytes.get();
+      out.write(bytes);
+      written += bytes.length;
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new InterruptedIOException("interrupted while compressing");
@@ -156,16 +213,20 @@ public final class ParallelGzipOutputStream extends OutputStream {
     }
     submit(true);
     finished = true;
-    while (!inFlight.isEmpty()) {
-      writeOldest();
-    }
+    drain();
+    out.write(trailer());
+    written += 8;
+  }
+
+  /** The current member's CRC-32 and length (mod 2^32), little-endian. */
+  private byte[] trailer() {
     long c = crc.getValue();
     byte[] trailer = new byte[8];
     for (int i = 0; i < 4; i++) {
       trailer[i] = (byte) (c >>> (8 * i));
       trailer[4 + i] = (byte) (length >>> (8 * i));
     }
-    out.write(trailer);
+    return trailer;
   }
 
   @Override
@@ -183,7 +244,7 @@ public final class ParallelGzipOutputStream extends OutputStream {
     try {
       finish();
     } catch (IOException | RuntimeException e) {
-      inFlight.forEach(f -> f.cancel(false));
+      inFlight.forEach(p -> p.bytes.cancel(false));
       inFlight.clear();
       try {
         out.close();

@@ -134,7 +134,7 @@ final class DockerArchiveImage {
 
   private static String mediaType(Compression.Algorithm compression) {
     return switch (compression) {
-      case GZIP -> MediaTypes.DOCKER_LAYER_GZIP;
+      case GZIP, ESTARGZ -> MediaTypes.DOCKER_LAYER_GZIP;
       case ZSTD -> MediaTypes.OCI_LAYER_ZSTD;
       case NONE -> MediaTypes.DOCKER_LAYER_TAR;
     };

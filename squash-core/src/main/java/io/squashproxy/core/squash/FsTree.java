@@ -106,6 +106,11 @@ final class FsTree {
     return ((long) layer << 32) | (ordinal & 0xffffffffL);
   }
 
+  /** The layer of a {@link #position}. */
+  static int layerOf(long position) {
+    return (int) (position >>> 32);
+  }
+
   /** Applies {@code .wh.NAME}: deletes NAME and everything under it from lower layers. */
   void whiteout(String path, int layer) {
     Node n = nodes.get(path);

@@ -15,9 +15,13 @@ import io.squashproxy.core.layer.Compression;
  *     or leaves an image that wastes nothing as it is
  * @param paths the most tar members (paths) one squash may hold in memory; an image with more fails with an
  *     {@link SquashException#unsupported() unsupported} {@link SquashException} before the heap runs out
+ * @param prioritized estargz only: paths of the image (the entrypoint, what it loads first) that the squashed
+ *     layer holds first, before the prefetch landmark, with their parent directories and link targets, so
+ *     stargz-snapshotter prefetches them; empty for none (then the layer has the no-prefetch landmark). Needs the
+ *     two-pass squash. Paths the squashed layer does not hold are skipped.
  */
 public record SquashOptions(int keepLayers, Compression compression, long maxUncompressedBytes, WasteSlack auto,
-    PathLimit paths) {
+    PathLimit paths, java.util.List<String> prioritized) {
 
   /**
    * The most paths (tar members, over all layers) a squash holds; {@code setBy} names what sets it (a config key,
@@ -56,6 +60,19 @@ public record SquashOptions(int keepLayers, Compression compression, long maxUnc
     if (paths == null) {
       paths = PathLimit.NONE;
     }
+    prioritized = prioritized == null ? java.util.List.of() : java.util.List.copyOf(prioritized);
+    for (String p : prioritized) {
+      try {
+        PrioritizedEntries.clean(p);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("prioritized path '" + p + "': " + e.getMessage());
+      }
+    }
+  }
+
+  public SquashOptions(int keepLayers, Compression compression, long maxUncompressedBytes, WasteSlack auto,
+      PathLimit paths) {
+    this(keepLayers, compression, maxUncompressedBytes, auto, paths, java.util.List.of());
   }
 
   public SquashOptions(int keepLayers, Compression compression, long maxUncompressedBytes) {
@@ -76,15 +93,20 @@ public record SquashOptions(int keepLayers, Compression compression, long maxUnc
   }
 
   public SquashOptions withKeepLayers(int n) {
-    return new SquashOptions(n, compression, maxUncompressedBytes, null, paths);
+    return new SquashOptions(n, compression, maxUncompressedBytes, null, paths, prioritized);
   }
 
   public SquashOptions withCompression(Compression c) {
-    return new SquashOptions(keepLayers, c, maxUncompressedBytes, auto, paths);
+    return new SquashOptions(keepLayers, c, maxUncompressedBytes, auto, paths, prioritized);
   }
 
   public SquashOptions withPathLimit(PathLimit limit) {
-    return new SquashOptions(keepLayers, compression, maxUncompressedBytes, auto, limit);
+    return new SquashOptions(keepLayers, compression, maxUncompressedBytes, auto, limit, prioritized);
+  }
+
+  /** With these {@link #prioritized} paths (estargz). */
+  public SquashOptions withPrioritized(java.util.List<String> paths) {
+    return new SquashOptions(keepLayers, compression, maxUncompressedBytes, auto, this.paths, paths);
   }
 
   /**
@@ -95,6 +117,7 @@ public record SquashOptions(int keepLayers, Compression compression, long maxUnc
    */
   public String describe() {
     return (auto != null ? "auto=" + auto.describe() : "keep=" + keepLayers) + " compression=" + compression
+        + (prioritized.isEmpty() ? "" : " prioritized=" + String.join(",", prioritized))
         + " format=" + Squasher.OUTPUT_FORMAT_VERSION;
   }
 }

@@ -105,6 +105,10 @@ public final class Squasher {
   public SquashResult squash(byte[] manifestBytes, BlobSource blobs, SquashOptions options, Path workDir)
       throws IOException {
     long started = System.nanoTime();
+    if (!options.prioritized().isEmpty() && options.compression().algorithm() != Compression.Algorithm.ESTARGZ) {
+      throw new IllegalArgumentException("prioritized files go with estargz compression, not "
+          + options.compression());
+    }
     ImageManifest manifest = ImageManifest.parse(manifestBytes);
     Digest manifestDigest = Digest.sha256(manifestBytes);
     byte[] configBytes = readConfig(blobs, manifest.config());
@@ -141,7 +145,9 @@ public final class Squasher {
       long[] tarSizes = new long[total];
       Written written = null;
       String method;
-      if (keep == 0) {
+      if (keep == 0 && !options.prioritized().isEmpty()) {
+        method = "two passes: prioritized files"; // the one pass writes in layer order, top-down
+      } else if (keep == 0) {
         try {
           written = new OnePassMerge(layers, config.diffIds(), blobs, listener, options.paths()).write(options.compression(), pool,
               layerFile, options.maxUncompressedBytes(), tarSizes);
@@ -158,7 +164,8 @@ public final class Squasher {
       }
 
       Descriptor squashedLayer = Descriptor.of(
-          manifest.family().layerMediaType(options.compression().algorithm()), written.digest, written.size);
+          manifest.family().layerMediaType(options.compression().algorithm()), written.digest, written.size)
+          .withAnnotations(written.annotations);
       String createdBy = "squash-proxy: squashed layers " + (keep + 1) + "-" + total + " of " + manifestDigest;
       byte[] newConfig = config.squashed(keep, written.diffId, createdBy, options.describe());
       Digest configDigest = Digest.sha256(newConfig);
@@ -332,7 +339,8 @@ public final class Squasher {
     }
   }
 
-  record Written(Digest digest, long size, Digest diffId, long tarSize) {}
+  /** The squashed layer written: blob digest and size, diff_id, tar size, descriptor annotations (estargz). */
+  record Written(Digest digest, long size, Digest diffId, long tarSize, java.util.Map<String, String> annotations) {}
 
   static void deleteTree(Path dir) throws IOException {
     if (!Files.exists(dir)) {

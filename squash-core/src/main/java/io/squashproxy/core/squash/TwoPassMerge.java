@@ -24,6 +24,8 @@ import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.NavigableMap;
 import java.util.TreeMap;
 import java.util.concurrent.ExecutionException;
@@ -107,7 +109,7 @@ final class TwoPassMerge {
         listener.layerRead(i, total, layers.get(i), tarSizes[i]);
       }
       MergePlan plan = MergePlan.build(tree, lower, keep);
-      return writeLayer(plan, keep, tmp, options.compression(), layerFile);
+      return writeLayer(plan, keep, tmp, options, layerFile);
     } finally {
       SpoolThreads.stop(spoolers);
       Squasher.deleteTree(tmp);
@@ -197,32 +199,53 @@ final class TwoPassMerge {
     }
   }
 
-  /** Pass 2: stream the planned entries, in source order, into one compressed tar. */
-  private Squasher.Written writeLayer(MergePlan plan, int keep, Path tmp, Compression compression,
+  /**
+   * Pass 2: stream the planned entries, in source order, into one compressed tar. With prioritised files
+   * (eStargz), the whiteouts and the {@link PrioritizedEntries} come first, from a first read of the layers that
+   * hold them, then the prefetch landmark, then the rest.
+   */
+  private Squasher.Written writeLayer(MergePlan plan, int keep, Path tmp, SquashOptions options,
       Path layerFile) throws IOException {
-    try (SquashedLayerWriter writer = new SquashedLayerWriter(layerFile, compression, pool)) {
+    boolean prioritize = !options.prioritized().isEmpty();
+    try (SquashedLayerWriter writer = new SquashedLayerWriter(layerFile, options.compression(), pool, prioritize)) {
       TarWriter out = writer.tar();
+      // Whiteouts first, as always: an applier that meets one after a new entry of its path would delete it.
       for (String name : plan.whiteouts) {
         out.putEntry(TarEntry.of(name, TarType.REGULAR, 0, 0));
       }
       Map<Inode, TarEntry> firstNames = new HashMap<>();
+      Set<Long> early = prioritize ? PrioritizedEntries.positions(plan, options.prioritized()) : Set.of();
+      if (prioritize) {
+        Set<Integer> holding = new TreeSet<>();
+        early.forEach(p -> holding.add(FsTree.layerOf(p)));
+        for (int i : holding) {
+          writeFrom(i, keep, tmp, plan, out, firstNames, early::contains);
+        }
+        writer.endPrioritized();
+      }
       for (int i = 0; i < layers.size(); i++) {
-        if (!plan.needsLayer(i)) {
-          continue;
+        if (plan.needsLayer(i)) {
+          writeFrom(i, keep, tmp, plan, out, firstNames, p -> !early.contains(p));
+          listener.layerWritten(i, layers.size(), writer.compressedBytes());
         }
-        try (InputStream in = openForPass2(i, layers.get(i), keep, tmp, blobs)) {
-          TarReader reader = new TarReader(in);
-          int ordinal = 0;
-          for (TarEntry e = reader.next(); e != null; e = reader.next(), ordinal++) {
-            MergePlan.Emission emission = plan.byPosition.get(FsTree.position(i, ordinal));
-            if (emission != null) {
-              emit(out, emission, e, reader, firstNames);
-            }
-          }
-        }
-        listener.layerWritten(i, layers.size(), writer.compressedBytes());
       }
       return writer.finish();
+    }
+  }
+
+  /** Writes layer {@code index}'s planned entries whose positions {@code which} accepts. */
+  private void writeFrom(int index, int keep, Path tmp, MergePlan plan, TarWriter out,
+      Map<Inode, TarEntry> firstNames, java.util.function.LongPredicate which) throws IOException {
+    try (InputStream in = openForPass2(index, layers.get(index), keep, tmp, blobs)) {
+      TarReader reader = new TarReader(in);
+      int ordinal = 0;
+      for (TarEntry e = reader.next(); e != null; e = reader.next(), ordinal++) {
+        long position = FsTree.position(index, ordinal);
+        MergePlan.Emission emission = plan.byPosition.get(position);
+        if (emission != null && which.test(position)) {
+          emit(out, emission, e, reader, firstNames);
+        }
+      }
     }
   }
 

@@ -15,15 +15,47 @@ public final class TarWriter implements AutoCloseable {
   private static final long MAX_OCTAL_7 = 07777777L;
   private static final long MAX_OCTAL_11 = 077777777777L;
 
+  /**
+   * Sees every member before its bytes are written and every content byte (eStargz builds its table of contents
+   * and cuts its gzip members from it). Offsets are positions in this writer's output.
+   */
+  public interface Observer {
+    /**
+     * A member is about to be written: its header (PAX header first, if any) starts at {@code headerOffset},
+     * its content at {@code contentOffset}. Returning false drops the member: nothing of it is written, and its
+     * content writes are consumed and discarded.
+     */
+    boolean entry(TarEntry entry, long headerOffset, long contentOffset);
+
+    /** Content bytes of the current (kept) member, in order. */
+    void content(byte[] b, int off, int len);
+  }
+
+  private static final Observer NO_OBSERVER = null;
+
   private final OutputStream out;
+  private final Observer observer;
   private final byte[] block = new byte[TarReader.BLOCK];
   private long remaining;
   private long padding;
   private boolean finished;
+  private boolean dropping;
+  private long position;
   private byte[] copyBuffer;
 
   public TarWriter(OutputStream out) {
+    this(out, NO_OBSERVER);
+  }
+
+  /** A writer that tells {@code observer} about each member (null for none). */
+  public TarWriter(OutputStream out, Observer observer) {
     this.out = out;
+    this.observer = observer;
+  }
+
+  /** Bytes written so far (a member's pending padding is written when the next member or the end comes). */
+  public long position() {
+    return position;
   }
 
   /** Starts a member; for a regular file, exactly {@code entry.size()} content bytes must follow. */
@@ -32,6 +64,7 @@ public final class TarWriter implements AutoCloseable {
       throw new IllegalStateException("previous entry is missing " + remaining + " content bytes");
     }
     writePadding();
+    dropping = false;
     boolean content = TarType.hasContent(entry.type());
     long size = content ? entry.size() : 0;
     byte[] name = PaxRecords.latin1(entry.name());
@@ -62,12 +95,20 @@ public final class TarWriter implements AutoCloseable {
     if (entry.gname().length() > 32) {
       pax.putIfAbsent("gname", PaxRecords.latin1(entry.gname()));
     }
-    if (!pax.isEmpty()) {
-      byte[] body = PaxRecords.encode(pax);
+    byte[] body = pax.isEmpty() ? null : PaxRecords.encode(pax);
+    if (observer != null) {
+      long headers = TarReader.BLOCK + (body == null ? 0 : TarReader.BLOCK + body.length + TarReader.pad(body.length));
+      if (!observer.entry(entry, position, position + headers)) {
+        dropping = true;
+        remaining = size;
+        return;
+      }
+    }
+    if (body != null) {
       String paxName = paxHeaderName(entry.name());
       writeHeader(paxName, TarType.PAX_EXTENDED, 0644, 0, 0, body.length, 0, "", "", "", 0, 0);
-      out.write(body);
-      out.write(new byte[(int) TarReader.pad(body.length)]);
+      emit(body, 0, body.length);
+      emit(new byte[(int) TarReader.pad(body.length)]);
     }
     writeHeader(entry.name(), entry.type(), entry.mode(), entry.uid(), entry.gid(), size, entry.mtime(),
         entry.linkName(), entry.uname(), entry.gname(), entry.devMajor(), entry.devMinor());
@@ -79,8 +120,14 @@ public final class TarWriter implements AutoCloseable {
     if (len > remaining) {
       throw new IllegalStateException("content longer than the entry's size");
     }
-    out.write(b, off, len);
     remaining -= len;
+    if (dropping) {
+      return;
+    }
+    if (observer != null) {
+      observer.content(b, off, len);
+    }
+    emit(b, off, len);
   }
 
   /** Copies exactly the current entry's remaining content from {@code in}. */
@@ -107,7 +154,7 @@ public final class TarWriter implements AutoCloseable {
       throw new IllegalStateException("last entry is missing " + remaining + " content bytes");
     }
     writePadding();
-    out.write(new byte[2 * TarReader.BLOCK]);
+    emit(new byte[2 * TarReader.BLOCK]);
     out.flush();
     finished = true;
   }
@@ -119,10 +166,19 @@ public final class TarWriter implements AutoCloseable {
   }
 
   private void writePadding() throws IOException {
-    if (padding > 0) {
-      out.write(new byte[(int) padding]);
-      padding = 0;
+    if (padding > 0 && !dropping) {
+      emit(new byte[(int) padding]);
     }
+    padding = 0;
+  }
+
+  private void emit(byte[] b) throws IOException {
+    emit(b, 0, b.length);
+  }
+
+  private void emit(byte[] b, int off, int len) throws IOException {
+    out.write(b, off, len);
+    position += len;
   }
 
   private static void putIfTooBig(Map<String, byte[]> pax, String key, long value, long max) {
@@ -174,7 +230,7 @@ public final class TarWriter implements AutoCloseable {
     System.arraycopy(chk.getBytes(StandardCharsets.US_ASCII), 0, block, 148, 6);
     block[154] = 0;
     block[155] = ' ';
-    out.write(block);
+    emit(block);
   }
 
   private void putString(String s, int off, int len) {

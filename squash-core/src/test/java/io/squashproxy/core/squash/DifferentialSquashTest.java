@@ -15,7 +15,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -34,14 +35,27 @@ class DifferentialSquashTest {
   @TempDir(factory = FastTempDirs.class)
   Path work;
 
-  @Test
-  void squashedImagesYieldTheSameFileSystem() throws Exception {
+  /**
+   * Output compressions: the first run mostly uncompressed (fast) with some gzip; the second eStargz with small
+   * and default chunk sizes (each blob checked as eStargz by {@link Squashing}) on a third as many images.
+   */
+  private static final Compression[] ESTARGZ = {Compression.parse("estargz:1:64"),
+      Compression.parse("estargz:1:1000"), Compression.parse("estargz:1:65536"), new Compression(
+      Compression.Algorithm.ESTARGZ, 1)};
+
+  @ParameterizedTest(name = "output {0}")
+  @ValueSource(strings = {"mostly uncompressed", "estargz"})
+  void squashedImagesYieldTheSameFileSystem(String output) throws Exception {
+    boolean estargz = output.equals("estargz");
+    int images = estargz ? Math.max(1, IMAGES / 3) : IMAGES;
+    METHODS.clear();
+    AUTO.clear();
     List<String> failures = new ArrayList<>();
     long only = Long.getLong("squash.seed", -1L);
     long first = only >= 0 ? only : 0;
-    long last = only >= 0 ? only : IMAGES - 1;
+    long last = only >= 0 ? only : images - 1;
     for (long seed = first; seed <= last && failures.size() < 5; seed++) {
-      String failure = check(seed);
+      String failure = check(seed, estargz);
       if (failure != null) {
         failures.add(failure);
       }
@@ -55,16 +69,16 @@ class DifferentialSquashTest {
       // Both ways are compared with the reference: build-like images mostly take the one pass, the rest (hard
       // links across layers, a path twice in a layer) the two passes.
       int onePass = METHODS.getOrDefault("one pass", 0);
-      assertTrue(onePass >= IMAGES / 4, "only " + onePass + " of " + IMAGES + " in one pass: " + METHODS);
-      assertTrue(onePass < IMAGES, "no image took the two passes: " + METHODS);
+      assertTrue(onePass >= images / 4, "only " + onePass + " of " + images + " in one pass: " + METHODS);
+      assertTrue(onePass < images, "no image took the two passes: " + METHODS);
       System.out.println("auto squashes: " + AUTO);
       for (String kind : List.of("unchanged", "all squashed", "kept some")) {
-        assertTrue(AUTO.getOrDefault(kind, 0) >= IMAGES / 20, "auto: too few '" + kind + "': " + AUTO);
+        assertTrue(AUTO.getOrDefault(kind, 0) >= images / 20, "auto: too few '" + kind + "': " + AUTO);
       }
     }
   }
 
-  private String check(long seed) {
+  private String check(long seed, boolean estargz) {
     // Every other image looks like what builders write (the one-pass squash's case); the rest also have paths
     // twice in a layer and hard links across layers (the two-pass squash's).
     RandomImages.Generated g = RandomImages.generate(seed, seed % 2 == 0);
@@ -90,7 +104,9 @@ class DifferentialSquashTest {
       int n = g.tars().size();
 
       stage = "full squash";
-      Compression out = r.nextInt(4) != 0 ? Compression.NONE : new Compression(Compression.Algorithm.GZIP, 1);
+      int pick = r.nextInt(4);
+      Compression out = estargz ? ESTARGZ[pick]
+          : pick != 0 ? Compression.NONE : new Compression(Compression.Algorithm.GZIP, 1);
       Squashing.Squashed full = Squashing.squash(img, new SquashOptions(0, out, Long.MAX_VALUE),
           work.resolve("s" + seed));
       METHODS.merge(full.result().report().method().replaceAll("'[^']*'", "X").replaceAll("layer [0-9]+", "layer N"),

@@ -254,9 +254,23 @@ class MergeRulesTest {
             tree("a", "file 'x'")));
   }
 
+  /** Tiny chunks, so the tiny fixtures' files are split into several members too. */
+  static final Compression ESTARGZ = Compression.parse("estargz:1:7");
+
+  /** Every rule with gzip output and with eStargz (checked as such by {@link Squashing}). */
+  static Stream<Arguments> rulesAsGzipAndEstargz() {
+    return rules().flatMap(a -> {
+      @SuppressWarnings("unchecked")
+      Named<Case> rule = (Named<Case>) a.get()[0];
+      return Stream.of(Compression.GZIP, ESTARGZ).map(c -> Arguments.of(
+          Named.of(rule.getName() + " [" + c.algorithm().name().toLowerCase(java.util.Locale.ROOT) + "]",
+              rule.getPayload()), c));
+    });
+  }
+
   @ParameterizedTest(name = "{0}")
-  @MethodSource("rules")
-  void squashFollowsTheRule(Case c) throws IOException {
+  @MethodSource("rulesAsGzipAndEstargz")
+  void squashFollowsTheRule(Case c, Compression compression) throws IOException {
     TestImage.Builder b = TestImage.oci();
     List<byte[]> tars = new ArrayList<>();
     for (LayerBuilder l : c.layers()) {
@@ -272,7 +286,8 @@ class MergeRulesTest {
     assertEquals(c.linkGroups(), all.view().linkGroups(), "hard link groups of the original layers");
     c.check().accept(all);
 
-    Squashing.Squashed full = Squashing.squash(img, work);
+    SquashOptions options = SquashOptions.DEFAULT.withCompression(compression);
+    Squashing.Squashed full = Squashing.squash(img, options, work);
     RefFs squashed = RefFs.of(List.of(full.layerTar()));
     assertEquals(c.expected(), squashed.view().brief(), "squashed layer");
     assertEquals("", all.view().diff(squashed.view()), "metadata of the squashed layer");
@@ -281,7 +296,7 @@ class MergeRulesTest {
     assertEquals(List.of(), LayerShape.fullSquash(entries), "shape of the squashed layer");
 
     if (tars.size() >= 3) {
-      Squashing.Squashed part = Squashing.squash(img, SquashOptions.DEFAULT.withKeepLayers(1), work);
+      Squashing.Squashed part = Squashing.squash(img, options.withKeepLayers(1), work);
       RefFs result = RefFs.of(part.resultTars(img, 1));
       assertEquals("", all.view(1).diff(result.view()), "squash keeping the first layer");
       assertEquals(List.of(), LayerShape.partialSquash(TarListing.read(part.layerTar()),

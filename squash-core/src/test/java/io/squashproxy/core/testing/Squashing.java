@@ -1,5 +1,12 @@
 package io.squashproxy.core.testing;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.squashproxy.core.digest.Digest;
+import io.squashproxy.core.estargz.EstargzReader;
+import io.squashproxy.core.estargz.EstargzWriter;
+import io.squashproxy.core.image.Descriptor;
+import io.squashproxy.core.layer.Compression;
 import io.squashproxy.core.squash.SquashOptions;
 import io.squashproxy.core.squash.SquashResult;
 import io.squashproxy.core.squash.Squasher;
@@ -26,6 +33,12 @@ public final class Squashing {
     }
   }
 
+  /**
+   * Squashes {@code image}. With estargz output the blob is checked as eStargz ({@link EstargzReader}: structure,
+   * TOC, chunk digests, the descriptor's annotations), and {@link Squashed#layerTar} is its tar without the
+   * eStargz metadata entries (the TOC, the landmark): the tar a gzip squash gives, which the callers' file-system
+   * checks compare.
+   */
   public static Squashed squash(TestImage image, SquashOptions options, Path workDir) throws IOException {
     SquashResult r = new Squasher().squash(image.manifest(), image.blobs(), options, workDir);
     if (!r.squashed()) {
@@ -33,6 +46,16 @@ public final class Squashing {
     }
     byte[] blob = Files.readAllBytes(r.squashedLayerFile());
     r.deleteLayerFile();
+    if (options.compression().algorithm() == Compression.Algorithm.ESTARGZ) {
+      EstargzReader esgz = EstargzReader.verify(blob, options.compression().chunkSize());
+      Descriptor layer = r.squashedLayer();
+      assertEquals(Digest.sha256(esgz.tocJson).toString(), layer.annotation(EstargzWriter.TOC_DIGEST_ANNOTATION),
+          "TOC digest annotation");
+      assertEquals(Long.toString(esgz.tar.length), layer.annotation(EstargzWriter.UNCOMPRESSED_SIZE_ANNOTATION),
+          "uncompressed size annotation");
+      assertEquals(Digest.sha256(esgz.tar), r.squashedDiffId(), "diff_id of the eStargz tar");
+      return new Squashed(r, blob, esgz.tarWithoutMetadata());
+    }
     return new Squashed(r, blob, Blobs.decompress(blob));
   }
 

@@ -137,6 +137,7 @@ public final class TestImage {
         case GZIP -> Blobs.gzip(tar);
         case ZSTD -> Blobs.zstd(tar);
         case NONE -> tar.clone();
+        case ESTARGZ -> throw new IllegalArgumentException("test layers are gzip, zstd or plain");
       };
       return rawLayer(tar, blob, layerMediaType(compression));
     }
@@ -176,7 +177,7 @@ public final class TestImage {
 
     public String layerMediaType(Compression.Algorithm algorithm) {
       return switch (algorithm) {
-        case GZIP -> docker ? MediaTypes.DOCKER_LAYER_GZIP : MediaTypes.OCI_LAYER_GZIP;
+        case GZIP, ESTARGZ -> docker ? MediaTypes.DOCKER_LAYER_GZIP : MediaTypes.OCI_LAYER_GZIP;
         case ZSTD -> MediaTypes.OCI_LAYER_ZSTD;
         case NONE -> docker ? MediaTypes.DOCKER_LAYER_TAR : MediaTypes.OCI_LAYER_TAR;
       };
