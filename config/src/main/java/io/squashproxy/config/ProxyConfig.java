@@ -70,26 +70,42 @@ public record ProxyConfig(
    * @param match repository glob ({@code *} within a component, {@code **} across)
    * @param mode {@code auto} (the default), {@code off}, {@code all}, {@code keep} (with {@code keep}) or
    *     {@code base} (with {@code base})
-   * @param compression {@code gzip}, {@code gzip:LEVEL}, {@code zstd}, {@code zstd:LEVEL}
+   * @param compression {@code gzip}, {@code gzip:LEVEL}, {@code zstd}, {@code zstd:LEVEL}, {@code estargz},
+   *     {@code estargz:LEVEL} (gzip that lazy-pulling snapshotters can read a file at a time)
    * @param wasteSlack with {@code auto}: wasted bytes a layer may carry and still be kept as it is
    * @param wasteSlackPercent with {@code auto}: the same as a percentage of the layer's uncompressed size
    *     (whichever of the two allows more)
    * @param squashWait the key {@code wait}: how long a pull of an image not squashed yet waits for its squash; past it the client gets
    *     the original image and the squash goes on in the background ({@link #DEFAULT_SQUASH_WAIT} if absent)
+   * @param estargz with {@code compression: estargz}: its chunk size and the files to put first
    */
   public record Rule(String match, String mode, Integer keep, String base, String compression,
       List<String> platforms, ByteSize wasteSlack, Double wasteSlackPercent,
-      @com.fasterxml.jackson.annotation.JsonProperty("wait") Duration squashWait) {
+      @com.fasterxml.jackson.annotation.JsonProperty("wait") Duration squashWait, Estargz estargz) {
 
     public Rule(String match, String mode, Integer keep, String base, String compression, List<String> platforms) {
-      this(match, mode, keep, base, compression, platforms, null, null, null);
+      this(match, mode, keep, base, compression, platforms, null, null, null, null);
     }
 
     /** This rule with another {@code wait}. */
     public Rule withWait(Duration wait) {
-      return new Rule(match, mode, keep, base, compression, platforms, wasteSlack, wasteSlackPercent, wait);
+      return new Rule(match, mode, keep, base, compression, platforms, wasteSlack, wasteSlackPercent, wait,
+          estargz);
     }
   }
+
+  /**
+   * {@code squash.rules[].estargz}.
+   *
+   * @param chunkSize files larger than this are split into chunks a lazy pull fetches one by one
+   *     ({@link #DEFAULT_ESTARGZ_CHUNK} if absent)
+   * @param prioritize paths in the image (the entrypoint, what it reads first) written first, before the
+   *     prefetch landmark: the snapshotter fetches them in one request before the container starts
+   */
+  public record Estargz(ByteSize chunkSize, List<String> prioritize) {}
+
+  /** Default of {@code squash.rules[].estargz.chunkSize}: stargz-snapshotter's own. */
+  public static final ByteSize DEFAULT_ESTARGZ_CHUNK = new ByteSize(4L << 20);
 
   /** Default of {@code squash.rules[].mode}, and what a repository that matches no rule gets. */
   public static final String DEFAULT_MODE = "auto";
@@ -365,15 +381,17 @@ public record ProxyConfig(
         }
         default -> out.add(k + ".mode: must be auto, off, all, keep or base, not " + mode);
       }
-      if (r.compression() != null && !r.compression().matches("(gzip|zstd)(:\\d+)?")) {
-        out.add(k + ".compression: must be gzip, gzip:LEVEL, zstd or zstd:LEVEL, not " + r.compression());
+      if (r.compression() != null && !r.compression().matches("(gzip|zstd|estargz)(:\\d+)?")) {
+        out.add(k + ".compression: must be gzip, gzip:LEVEL, zstd, zstd:LEVEL, estargz or estargz:LEVEL, not "
+            + r.compression());
       } else if (r.compression() != null && r.compression().contains(":")) {
         int level = Integer.parseInt(r.compression().substring(r.compression().indexOf(':') + 1));
-        int max = r.compression().startsWith("gzip") ? 9 : 22;
+        int max = r.compression().startsWith("zstd") ? 22 : 9;
         if (level < 1 || level > max) {
           out.add(k + ".compression: level must be 1.." + max);
         }
       }
+      validateEstargz(k, r, out);
       if (r.squashWait() != null && r.squashWait().isNegative()) {
         out.add(k + ".wait: must not be negative, not " + r.squashWait());
       }
@@ -505,6 +523,29 @@ public record ProxyConfig(
       }
     } catch (NumberFormatException e) {
       out.add(key + ": expected HOST:PORT, got " + value);
+    }
+  }
+
+  /** {@code estargz} only with {@code compression: estargz}; chunks of 4 KiB to 64 MiB; paths inside the image. */
+  private static void validateEstargz(String k, Rule r, List<String> out) {
+    if (r.estargz() == null) {
+      return;
+    }
+    if (r.compression() == null || !r.compression().startsWith("estargz")) {
+      out.add(k + ".estargz: only with compression: estargz");
+      return;
+    }
+    ByteSize chunk = r.estargz().chunkSize();
+    if (chunk != null && (chunk.bytes() < 4096 || chunk.bytes() > (64L << 20))) {
+      out.add(k + ".estargz.chunkSize: must be between 4KiB and 64MiB, not " + chunk);
+    }
+    if (r.estargz().prioritize() != null) {
+      for (String p : r.estargz().prioritize()) {
+        String rel = p == null ? "" : p.replaceFirst("^/+", "");
+        if (rel.isEmpty() || java.util.Arrays.asList(rel.split("/")).contains("..")) {
+          out.add(k + ".estargz.prioritize: '" + p + "' is not a path in the image");
+        }
+      }
     }
   }
 }

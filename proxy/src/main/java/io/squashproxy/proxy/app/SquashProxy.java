@@ -271,8 +271,16 @@ public final class SquashProxy implements AutoCloseable {
     return new Rules(config.squash().rules().stream().map(r -> new SquashRule(r.match(),
         SquashRule.Mode.valueOf((r.mode() == null ? ProxyConfig.DEFAULT_MODE : r.mode()).toUpperCase(Locale.ROOT)),
         r.keep() == null ? 0 : r.keep(), r.base(),
-        r.compression() == null ? Compression.GZIP : Compression.parse(r.compression()),
-        r.platforms(), slack(r), r.squashWait())).toList());
+        compression(r), r.platforms(), slack(r), r.squashWait(),
+        r.estargz() == null ? null : r.estargz().prioritize())).toList());
+  }
+
+  private static Compression compression(ProxyConfig.Rule r) {
+    Compression c = r.compression() == null ? Compression.GZIP : Compression.parse(r.compression());
+    if (c.algorithm() == Compression.Algorithm.ESTARGZ && r.estargz() != null && r.estargz().chunkSize() != null) {
+      c = c.withChunkSize(Math.toIntExact(r.estargz().chunkSize().bytes()));
+    }
+    return c;
   }
 
   private static WasteSlack slack(ProxyConfig.Rule r) {

@@ -18,6 +18,7 @@ import io.squashproxy.proxy.registry.ErrorCode;
 import io.squashproxy.proxy.registry.RegistryException;
 import io.squashproxy.proxy.service.BlobDownload;
 import io.squashproxy.proxy.service.ImageService;
+import io.squashproxy.proxy.service.ProxyStats;
 import io.squashproxy.proxy.service.Route;
 import io.squashproxy.proxy.store.ContentStore.StoredBlob;
 import java.io.IOException;
@@ -106,6 +107,7 @@ final class BlobReplies {
         out.send(ctx, Responses.error(ErrorMapping.toRegistryError(d.failure()), false), keepAlive);
         return;
       }
+      countRange(range, length);
       out.record(ctx, resp.status(), length);
       HttpUtil.setKeepAlive(resp, keepAlive);
       ctx.writeAndFlush(resp); // flushed: a cut that follows is then a broken body, never retried blind
@@ -157,6 +159,7 @@ final class BlobReplies {
       throw new RegistryException(ErrorCode.BLOB_UNKNOWN, HttpResponseStatus.NOT_FOUND,
           "blob " + b.digest() + " left the cache; retry", null, e);
     }
+    countRange(range, length);
     return (ctx, keepAlive) -> {
       out.record(ctx, resp.status(), length);
       HttpUtil.setKeepAlive(resp, keepAlive);
@@ -177,6 +180,19 @@ final class BlobReplies {
       // DefaultFileRegion and ChunkedNioFile close the file when released or done.
       out.finish(ctx, last, keepAlive);
     };
+  }
+
+  /** A ranged GET (not HEAD) about to be sent: {@code squash_proxy_blob_range_*}. */
+  private void countRange(ByteRange range, long length) {
+    if (range == null) {
+      return;
+    }
+    ProxyStats stats = service.stats();
+    stats.rangedBlobRequests.increment();
+    stats.rangedBlobBytes.add(length);
+    if (zeroCopy) {
+      stats.rangedBlobRequestsZeroCopy.increment();
+    }
   }
 
   private static void closeQuietly(FileChannel f) {

@@ -27,6 +27,11 @@ public final class ProxyStats {
   public final LongAdder blobHits = new LongAdder();
   public final LongAdder blobMisses = new LongAdder();
   public final LongAdder staleServed = new LongAdder();
+  /** {@code Range} requests for blobs (lazy pulls read eStargz layers this way), and the bytes they sent. */
+  public final LongAdder rangedBlobRequests = new LongAdder();
+  public final LongAdder rangedBlobBytes = new LongAdder();
+  /** Of those, the ones sent with {@code sendfile} (plain HTTP), the bytes never copied through the JVM. */
+  public final LongAdder rangedBlobRequestsZeroCopy = new LongAdder();
   private final Timer squashDuration;
   private final MeterRegistry registry;
 
@@ -60,6 +65,14 @@ public final class ProxyStats {
     FunctionCounter.builder("squash_proxy_cache_misses", blobMisses, LongAdder::doubleValue).tag("type", "blob")
         .description("blob requests that went upstream").register(registry);
     counter("squash_proxy_stale_served", "cached tags served while upstream was unreachable", staleServed);
+    FunctionCounter.builder("squash_proxy_blob_range_requests", rangedBlobRequestsZeroCopy, LongAdder::doubleValue)
+        .tag("send", "zero-copy").description("blob requests with a Range (lazy pulls), by how they were sent")
+        .register(registry);
+    FunctionCounter.builder("squash_proxy_blob_range_requests", this,
+            st -> st.rangedBlobRequests.doubleValue() - st.rangedBlobRequestsZeroCopy.doubleValue())
+        .tag("send", "copied").description("blob requests with a Range (lazy pulls), by how they were sent")
+        .register(registry);
+    bytes("squash_proxy_blob_range", "bytes sent for blob requests with a Range", rangedBlobBytes);
     this.squashDuration = Timer.builder("squash_proxy_squash_duration")
         .description("time to squash one image").publishPercentileHistogram()
         .minimumExpectedValue(Duration.ofMillis(10)).maximumExpectedValue(Duration.ofHours(1))

@@ -388,19 +388,22 @@ final class SquashOrchestrator {
   private SquashOptions options(Route route, ImageManifest manifest, JsonNode platform) {
     SquashRule rule = route.rule();
     if (rule.mode() == SquashRule.Mode.AUTO) {
-      return limits.applyTo(SquashOptions.auto(rule.slack(), rule.compression(), maxUncompressedBytes));
+      return limits.applyTo(SquashOptions.auto(rule.slack(), rule.compression(), maxUncompressedBytes))
+          .withPrioritized(rule.prioritized());
     }
     int keep = switch (rule.mode()) {
       case KEEP -> rule.keepLayers();
       case BASE -> baseLayers.sharedLayers(route, manifest, platform);
       default -> 0;
     };
-    return limits.applyTo(new SquashOptions(keep, rule.compression(), maxUncompressedBytes));
+    return limits.applyTo(new SquashOptions(keep, rule.compression(), maxUncompressedBytes))
+        .withPrioritized(rule.prioritized());
   }
 
   private static String ruleText(SquashRule rule) {
     return rule.mode() + " keep=" + rule.keepLayers() + " base=" + rule.baseImage() + " compression="
         + rule.compression() + " platforms=" + rule.platforms()
-        + (rule.slack() == null ? "" : " slack=" + rule.slack().describe());
+        + (rule.slack() == null ? "" : " slack=" + rule.slack().describe())
+        + (rule.prioritized().isEmpty() ? "" : " prioritized=" + rule.prioritized());
   }
 }

@@ -18,14 +18,16 @@ import java.util.regex.Pattern;
  * @param slack with auto: the waste a kept layer may carry
  * @param squashWait how long a pull of an image not squashed yet waits for its squash before it gets the original
  *     image (the squash goes on in the background); {@link Duration#ZERO} for no wait
+ * @param prioritized estargz: paths written first, before the prefetch landmark (empty for none)
  */
 public record SquashRule(String glob, Mode mode, int keepLayers, String baseImage, Compression compression,
-    List<String> platforms, WasteSlack slack, Duration squashWait) {
+    List<String> platforms, WasteSlack slack, Duration squashWait, List<String> prioritized) {
 
   public enum Mode { AUTO, OFF, ALL, KEEP, BASE }
 
   public SquashRule {
     platforms = platforms == null ? List.of() : List.copyOf(platforms);
+    prioritized = prioritized == null ? List.of() : List.copyOf(prioritized);
     squashWait = squashWait == null ? ProxyConfig.DEFAULT_SQUASH_WAIT : squashWait;
     if (squashWait.isNegative()) {
       throw new IllegalArgumentException("rule " + glob + ": wait must not be negative");
@@ -38,6 +40,12 @@ public record SquashRule(String glob, Mode mode, int keepLayers, String baseImag
     if (mode == Mode.BASE && (baseImage == null || baseImage.isBlank())) {
       throw new IllegalArgumentException("rule " + glob + ": base needs a base image");
     }
+  }
+
+  /** A rule with nothing prioritized. */
+  public SquashRule(String glob, Mode mode, int keepLayers, String baseImage, Compression compression,
+      List<String> platforms, WasteSlack slack, Duration squashWait) {
+    this(glob, mode, keepLayers, baseImage, compression, platforms, slack, squashWait, List.of());
   }
 
   /** A rule with the default slack and {@code wait}. */
@@ -53,7 +61,7 @@ public record SquashRule(String glob, Mode mode, int keepLayers, String baseImag
   }
 
   public SquashRule withWait(Duration wait) {
-    return new SquashRule(glob, mode, keepLayers, baseImage, compression, platforms, slack, wait);
+    return new SquashRule(glob, mode, keepLayers, baseImage, compression, platforms, slack, wait, prioritized);
   }
 
   public static SquashRule all(String glob) {

@@ -63,9 +63,6 @@ final class TagResolver {
       return new ResolvedTag(known.get(), false); // another request refreshed it just now
     }
     try {
-      if (known.isEmpty()) {
-        return new ResolvedTag(fetchTag(route, tag, key), false);
-      }
       stats.upstreamManifestHeads.increment();
       Optional<ManifestHead> head = stats.timed("manifest", "head",
           () -> route.upstream().headManifest(route.repository(), tag));
@@ -84,21 +81,6 @@ final class TagResolver {
     } catch (IOException e) {
       throw new CompletionException(e);
     }
-  }
-
-  /**
-   * A tag never seen before: its document is what the client asks for next, so it is fetched by tag (one round
-   * trip where a {@code HEAD} and then a {@code GET} by digest take two; Docker Hub counts one pull either way),
-   * stored, and the tag recorded with the digest of the bytes.
-   */
-  private TagRecord fetchTag(Route route, String tag, String key) throws IOException {
-    stats.upstreamManifestGets.increment();
-    RawManifest raw = stats.timed("manifest", "get", () -> route.upstream().manifest(route.repository(), tag))
-        .orElseThrow(() -> new RegistryException(ErrorCode.MANIFEST_UNKNOWN,
-            "manifest " + route.clientName() + ":" + tag + " is not known upstream"));
-    String mediaType = MediaTypeSniffer.effective(raw.mediaType(), raw.bytes());
-    store.putManifest(raw.bytes(), mediaType);
-    return tags.put(key, raw.digest(), mediaType);
   }
 
   /** The upstream document with this digest, from the cache or fetched (once), verified and stored. */

@@ -57,11 +57,6 @@ public final class JibUpstream implements Upstream {
   private final Cache<String, Optional<String>> authByRepository;
   private final Retrier retrier;
   private volatile Optional<Credential> credential;
-  /**
-   * Whether the registry let us pull anonymously without any challenge (a private Distribution registry
-   * without auth): then a repository seen for the first time needs no {@code /v2/} round trip first.
-   */
-  private volatile boolean openRegistry;
 
   public JibUpstream(UpstreamSettings settings) {
     this(settings, Retrier.of(settings.retry(), null));
@@ -341,16 +336,8 @@ public final class JibUpstream implements Upstream {
     if (cached != null) {
       return cached;
     }
-    if (openRegistry && !refresh) {
-      // Known to need nothing: skip the challenge round trip a new repository would cost (a 401 still
-      // sends this repository through the challenge, as refresh).
-      return Optional.empty();
-    }
     Optional<String> fresh = authenticate(repository);
     authByRepository.put(repository, fresh);
-    if (fresh.isEmpty() && credential().isEmpty()) {
-      openRegistry = true;
-    }
     return fresh;
   }
 

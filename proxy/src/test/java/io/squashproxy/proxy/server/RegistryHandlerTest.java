@@ -218,6 +218,14 @@ class RegistryHandlerTest {
     assertEquals(200, head.status());
     assertEquals(blob.length, head.headers().getInt("Content-Length"));
     assertEquals(0, head.body().length);
+
+    // squash_proxy_blob_range_*: the two satisfiable ranges (4 and 3 bytes), both sent with sendfile here.
+    var meters = harness.service.stats().registry();
+    assertEquals(2.0, meters.get("squash_proxy_blob_range_requests").tag("send", "zero-copy").functionCounter()
+        .count());
+    assertEquals(0.0, meters.get("squash_proxy_blob_range_requests").tag("send", "copied").functionCounter()
+        .count());
+    assertEquals(7.0, meters.get("squash_proxy_blob_range").functionCounter().count());
   }
 
   @Test
