@@ -17,11 +17,19 @@ class ConfigLoaderTest {
 
   @ParameterizedTest
   @ValueSource(strings = {"squash-proxy.yaml", "private-registry.yaml", "multi-upstream.yaml",
-      "access-control.yaml"})
+      "access-control.yaml", "lazy-pull.yaml"})
   void everyShippedSampleLoads(String name) throws Exception {
     ProxyConfig c = ConfigLoader.load(Path.of(name), Map.of());
     assertTrue(c.problems().isEmpty());
     assertTrue(!c.upstreams().isEmpty());
+  }
+
+  @Test
+  void theLazyPullSampleWritesEstargzWithItsChunkSizeAndPrioritizedFiles() throws Exception {
+    ProxyConfig.Rule r = ConfigLoader.load(Path.of("lazy-pull.yaml"), Map.of()).squash().rules().get(0);
+    assertEquals("estargz:6", r.compression());
+    assertEquals(4L << 20, r.estargz().chunkSize().bytes());
+    assertEquals(java.util.List.of("/bin/sh"), r.estargz().prioritize());
   }
 
   @Test
@@ -84,6 +92,10 @@ class ConfigLoaderTest {
       "squash:\\n  rules:\\n    - match: a\\n      wasteSlackPercent: 150 | x.yaml line 4: squash.rules[0].wasteSlackPercent: must be between 0 and 100",
       "squash:\\n  rules:\\n    - match: a\\n      wasteSlack: -1MiB | x.yaml line 4: squash.rules[0].wasteSlack",
       "squash:\\n  rules:\\n    - match: a\\n      compression: gzip:12 | x.yaml line 4: squash.rules[0].compression: level must be 1..9",
+      "squash:\\n  rules:\\n    - match: a\\n      compression: estargz:10 | x.yaml line 4: squash.rules[0].compression: level must be 1..9",
+      "squash:\\n  rules:\\n    - match: a\\n      estargz:\\n        chunkSize: 1MiB | x.yaml line 4: squash.rules[0].estargz: only with compression: estargz",
+      "squash:\\n  rules:\\n    - match: a\\n      compression: estargz\\n      estargz:\\n        chunkSize: 1KiB | x.yaml line 6: squash.rules[0].estargz.chunkSize: must be between 4KiB and 64MiB",
+      "squash:\\n  rules:\\n    - match: a\\n      compression: estargz\\n      estargz:\\n        prioritize: [/bin/sh, ../etc] | x.yaml line 6: squash.rules[0].estargz.prioritize: '../etc' is not a path in the image",
       "cache:\\n  directory: /d\\nlisten: nowhere                | x.yaml line 3: listen: expected HOST:PORT",
       "upstreams:\\n  - url: http://a\\n    password: ${PW}       | x.yaml line 3: environment variable PW is not set",
       "listen: [                                                   | x.yaml line 1",
