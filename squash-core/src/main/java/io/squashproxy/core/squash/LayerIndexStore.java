@@ -28,25 +28,38 @@ public interface LayerIndexStore {
     public void put(LayerIndex index) {}
   };
 
-  /** The last {@code maxLayers} indexes in memory (one run of the offline command). */
+  /**
+   * The last {@code maxLayers} indexes in memory (one run of the offline command), in their stored form
+   * ({@link LayerIndex#toBytes}: deflated, a few bytes a member, where the objects take about a hundred), so that
+   * remembering the layers of a million-path image does not cost the squash its heap.
+   */
   static LayerIndexStore inMemory(int maxLayers) {
-    Map<Digest, LayerIndex> lru = Collections.synchronizedMap(new LinkedHashMap<>(16, 0.75f, true) {
+    Map<Digest, byte[]> lru = Collections.synchronizedMap(new LinkedHashMap<>(16, 0.75f, true) {
       private static final long serialVersionUID = 1L;
 
       @Override
-      protected boolean removeEldestEntry(Map.Entry<Digest, LayerIndex> eldest) {
+      protected boolean removeEldestEntry(Map.Entry<Digest, byte[]> eldest) {
         return size() > maxLayers;
       }
     });
     return new LayerIndexStore() {
       @Override
       public Optional<LayerIndex> get(Digest layer) {
-        return Optional.ofNullable(lru.get(layer));
+        byte[] stored = lru.get(layer);
+        if (stored == null) {
+          return Optional.empty();
+        }
+        try {
+          return Optional.of(LayerIndex.fromBytes(stored, layer));
+        } catch (java.io.IOException e) {
+          lru.remove(layer); // cannot happen to bytes we wrote; if it does, the layer is read again
+          return Optional.empty();
+        }
       }
 
       @Override
       public void put(LayerIndex index) {
-        lru.put(index.layer(), index);
+        lru.put(index.layer(), index.toBytes());
       }
     };
   }

@@ -35,7 +35,9 @@ final class MergePlan {
   record Link(String path, Inode inode, String target) implements Emission {}
 
   /** Emissions by source position ({@link FsTree#position}). */
-  final Map<Long, Emission> byPosition = new HashMap<>();
+  final PositionMap<Emission> byPosition = new PositionMap<>();
+  /** Inodes some {@link Link} names: only their first name's header is remembered while writing. */
+  final Set<Inode> linkTargets = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
   /** Whiteout and opaque entry names, sorted, written before everything else (partial squash only). */
   final List<String> whiteouts = new ArrayList<>();
   private final Set<Integer> layersNeeded = new HashSet<>();
@@ -51,7 +53,9 @@ final class MergePlan {
    */
   static MergePlan build(FsTree tree, NavigableMap<String, Node> lower, int keep) {
     MergePlan plan = new MergePlan();
-    Map<Inode, List<Map.Entry<String, Node>>> members = new IdentityHashMap<>();
+    // The names of each inode: the tree's own entry for the usual single name, a list only for hard links (a
+    // list per path would cost more heap than the tree itself on a million-path image).
+    Map<Inode, Object> members = new IdentityHashMap<>();
     for (Map.Entry<String, Node> e : tree.nodes.entrySet()) {
       Node node = e.getValue();
       if (node.dir()) {
@@ -59,12 +63,12 @@ final class MergePlan {
           plan.put(node.position(), new Dir(e.getKey()));
         }
       } else {
-        members.computeIfAbsent(node.inode(), k -> new ArrayList<>()).add(e);
+        members.merge(node.inode(), e, MergePlan::addName);
       }
     }
-    for (Map.Entry<Inode, List<Map.Entry<String, Node>>> group : members.entrySet()) {
+    for (Map.Entry<Inode, Object> group : members.entrySet()) {
       Inode inode = group.getKey();
-      List<Map.Entry<String, Node>> names = group.getValue();
+      List<Map.Entry<String, Node>> names = names(group.getValue());
       if (names.stream().allMatch(e -> e.getValue().layer() < keep)) {
         continue; // unchanged since the kept layers
       }
@@ -82,6 +86,7 @@ final class MergePlan {
       for (Map.Entry<String, Node> e : names) {
         if (e != primary) {
           plan.put(e.getValue().position(), new Link(e.getKey(), inode, primary.getKey()));
+          plan.linkTargets.add(inode);
         }
       }
     }
@@ -89,6 +94,25 @@ final class MergePlan {
       plan.planWhiteouts(tree, lower);
     }
     return plan;
+  }
+
+  @SuppressWarnings("unchecked")
+  private static Object addName(Object names, Object another) {
+    List<Map.Entry<String, Node>> list;
+    if (names instanceof List<?> l) {
+      list = (List<Map.Entry<String, Node>>) l;
+    } else {
+      list = new ArrayList<>(2);
+      list.add((Map.Entry<String, Node>) names);
+    }
+    list.add((Map.Entry<String, Node>) another);
+    return list;
+  }
+
+  @SuppressWarnings("unchecked")
+  private static List<Map.Entry<String, Node>> names(Object names) {
+    return names instanceof List<?> l ? (List<Map.Entry<String, Node>>) l
+        : new ArrayList<>(List.of((Map.Entry<String, Node>) names));
   }
 
   private void put(long position, Emission emission) {

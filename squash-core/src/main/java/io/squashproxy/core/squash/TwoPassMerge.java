@@ -21,7 +21,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -213,7 +212,7 @@ final class TwoPassMerge {
       for (String name : plan.whiteouts) {
         out.putEntry(TarEntry.of(name, TarType.REGULAR, 0, 0));
       }
-      Map<Inode, TarEntry> firstNames = new HashMap<>();
+      Map<Inode, TarEntry> firstNames = new java.util.IdentityHashMap<>();
       Set<Long> early = prioritize ? PrioritizedEntries.positions(plan, options.prioritized()) : Set.of();
       if (prioritize) {
         Set<Integer> holding = new TreeSet<>();
@@ -243,14 +242,14 @@ final class TwoPassMerge {
         long position = FsTree.position(index, ordinal);
         MergePlan.Emission emission = plan.byPosition.get(position);
         if (emission != null && which.test(position)) {
-          emit(out, emission, e, reader, firstNames);
+          emit(out, emission, e, reader, plan, firstNames);
         }
       }
     }
   }
 
   private static void emit(TarWriter out, MergePlan.Emission emission, TarEntry e, TarReader reader,
-      Map<Inode, TarEntry> firstNames) throws IOException {
+      MergePlan plan, Map<Inode, TarEntry> firstNames) throws IOException {
     if (emission instanceof MergePlan.Dir d) {
       out.putEntry(e.withName(d.path().isEmpty() ? "./" : d.path() + "/"));
     } else if (emission instanceof MergePlan.Content c) {
@@ -262,7 +261,9 @@ final class TwoPassMerge {
       if (header.isRegular()) {
         out.copyContent(reader.content());
       }
-      firstNames.put(c.inode(), header);
+      if (plan.linkTargets.contains(c.inode())) {
+        firstNames.put(c.inode(), header); // a link to it follows; other headers are not kept
+      }
     } else if (emission instanceof MergePlan.Link l) {
       TarEntry first = firstNames.get(l.inode());
       if (first == null) {

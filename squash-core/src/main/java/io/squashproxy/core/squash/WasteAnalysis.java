@@ -208,11 +208,12 @@ public final class WasteAnalysis {
       content += perLayer.get(i).contentBytes();
       tarKept += perLayer.get(i).tarBytes();
     }
-    for (MergePlan.Emission e : plan.byPosition.values()) {
+    long[] written = {content};
+    plan.byPosition.forEachValue(e -> {
       if (e instanceof MergePlan.Content c) {
-        content += indexes.get(c.inode().layer).members().get(c.inode().ordinal).contentBytes();
+        written[0] += indexes.get(c.inode().layer).members().get(c.inode().ordinal).contentBytes();
       }
-    }
-    return new Outcome(keep, keep + 1, content, tarKept);
+    });
+    return new Outcome(keep, keep + 1, written[0], tarKept);
   }
 }
