@@ -24,15 +24,15 @@ import org.junit.jupiter.api.Test;
  * The lazy pulling harness works: containerd with the stargz snapshotter pulls an eStargz image (made by the
  * reference converter, {@code ctr-remote images convert --estargz}) from a Distribution registry without
  * fetching its layer, runs {@code cat} of a small file in it, and in all reads a small part of the layer with
- * range requests; the large file beside it is never fetched. A later test points this at the proxy's eStargz
- * output.
+ * range requests; the large file beside it is never fetched. {@link ProxyLazyPullTest} points this at the
+ * proxy's eStargz output.
  */
 class LazyPullTest {
 
-  private static final String HELLO = "read lazily through FUSE\n";
+  static final String HELLO = "read lazily through FUSE\n";
   /** Incompressible, so that the layer's size is mostly this file's, and fetching it would show. */
   private static final int BIG = 16 << 20;
-  private static final String TOC_DIGEST = "containerd.io/snapshot/stargz/toc.digest";
+  static final String TOC_DIGEST = "containerd.io/snapshot/stargz/toc.digest";
 
   @Test
   void catOfOneFileFetchesAFractionOfTheLayerWithRangedReads() {
@@ -59,24 +59,32 @@ class LazyPullTest {
       stargz.rpull(lazy);
       assertEquals(HELLO, stargz.run(lazy, "cat", "/data/hello.txt"));
 
-      List<AccessLogRegistry.Request> reads = registry.settledRequests().stream().skip(before)
-          .filter(r -> r.method().equals("GET") && r.uri().startsWith(blob)).toList();
-      String log = "layer " + layer.get("digest").asText() + " (" + layerSize + " bytes), its GETs: " + reads;
-      assertTrue(reads.stream().anyMatch(r -> r.status() == 206), "no ranged read of the " + log);
-      assertFalse(reads.stream().anyMatch(r -> r.status() == 200), "a whole-blob read of the " + log);
-      long fetched = reads.stream().mapToLong(AccessLogRegistry.Request::bytes).sum();
-      System.out.printf("[lazy-pull] rpull and cat fetched %d of the layer's %d bytes in %d ranged reads%n",
-          fetched, layerSize, reads.size());
+      long fetched = assertRangedReadsOnly(registry, before, blob, layerSize);
+      System.out.printf("[lazy-pull] rpull and cat fetched %d of the layer's %d bytes%n", fetched, layerSize);
       // Footer, table of contents, /bin/busybox (about 1 MB compressed) and the small file: the 16 MiB
       // file stays in the registry.
-      assertTrue(fetched > 0 && fetched < layerSize / 4, fetched + " bytes fetched of the " + log);
+      assertTrue(fetched > 0 && fetched < layerSize / 4, fetched + " bytes fetched of the layer " + blob
+          + " (" + layerSize + " bytes)");
 
       assertEquals(List.of(), stargz.stop(), "mounts the stargz snapshotter left below " + stargz.root());
     }
   }
 
+  /**
+   * The blob GETs {@code registry} logged after its first {@code before} requests for {@code blobUri}: there
+   * is at least one ranged read ({@code 206}) and no whole-blob read ({@code 200}). Returns the bytes they sent.
+   */
+  static long assertRangedReadsOnly(AccessLogRegistry registry, int before, String blobUri, long layerSize) {
+    List<AccessLogRegistry.Request> reads = registry.settledRequests().stream().skip(before)
+        .filter(r -> r.method().equals("GET") && r.uri().startsWith(blobUri)).toList();
+    String log = "layer " + blobUri + " (" + layerSize + " bytes), its GETs: " + reads;
+    assertTrue(reads.stream().anyMatch(r -> r.status() == 206), "no ranged read of the " + log);
+    assertFalse(reads.stream().anyMatch(r -> r.status() == 200), "a whole-blob read of the " + log);
+    return reads.stream().mapToLong(AccessLogRegistry.Request::bytes).sum();
+  }
+
   /** A static busybox with {@code sh} and {@code cat}, {@code /data/hello.txt}, and {@code /data/big.bin}. */
-  private static void fill(Path rootfs, Path busybox) {
+  static void fill(Path rootfs, Path busybox) {
     try {
       Path bin = Files.createDirectories(rootfs.resolve("bin"));
       Files.copy(busybox, bin.resolve("busybox"), StandardCopyOption.COPY_ATTRIBUTES);

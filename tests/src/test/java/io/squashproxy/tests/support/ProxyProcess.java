@@ -277,6 +277,19 @@ public final class ProxyProcess implements AutoCloseable {
     return out;
   }
 
+  /** One access log line: {@code "METHOD URI" STATUS BYTES}. */
+  public record Access(String method, String uri, int status, long bytes) {}
+
+  /** Every access log line so far (the proxy must run with {@code logging: {accessLog: true}}). */
+  public List<Access> accessLog() {
+    List<Access> out = new ArrayList<>();
+    Matcher m = Pattern.compile("\"(\\S+) (\\S+)\" (\\d+) (\\d+) \\d+ms").matcher(log());
+    while (m.find()) {
+      out.add(new Access(m.group(1), m.group(2), Integer.parseInt(m.group(3)), Long.parseLong(m.group(4))));
+    }
+    return out;
+  }
+
   /** How many log lines start (after the logback prefix) with {@code squashed }. */
   public long squashLineCount() {
     return log().lines().filter(l -> l.contains(" - squashed ")).count();
