@@ -17,9 +17,6 @@ import java.io.InputStream;
 import java.lang.reflect.Field;
 import java.net.URI;
 import java.net.URLEncoder;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Optional;
@@ -44,15 +41,11 @@ public final class JibUpstream implements Upstream {
   /** Docker Hub's tokens live 300 s; refresh before that, and on any 401. */
   private static final Duration TOKEN_REUSE = Duration.ofSeconds(240);
   private static final Field AUTHORIZATION = authorizationField();
-  /**
-   * The JDK client's own tasks (handing body bytes over, completing responses; none of them blocks). Started
-   * at once: by default the client starts threads on demand in whichever thread asks, and a squash worker's
-   * threads run at a lower CPU priority that a thread they start would inherit.
-   */
-  private static final java.util.concurrent.ExecutorService HTTP_THREADS = httpThreads(4);
 
   private final UpstreamSettings settings;
-  private final HttpClient http;
+  private final UpstreamHttp http;
+  /** Blob GETs: the cold pull streams at this download's speed (see {@link NettyHttp}). */
+  private final UpstreamHttp blobHttp;
   private final FailoverHttpClient jibHttp;
   private final Cache<String, Optional<String>> authByRepository;
   private final Retrier retrier;
@@ -66,11 +59,8 @@ public final class JibUpstream implements Upstream {
   public JibUpstream(UpstreamSettings settings, Retrier retrier) {
     this.settings = settings;
     this.retrier = retrier;
-    this.http = HttpClient.newBuilder()
-        .executor(HTTP_THREADS)
-        .followRedirects(HttpClient.Redirect.NEVER)
-        .connectTimeout(settings.connectTimeout())
-        .build();
+    this.http = new JdkHttp(settings);
+    this.blobHttp = new NettyHttp(settings);
     // Plain-http upstreams need Jib's http failover and must let it send credentials over http.
     this.jibHttp = jibHttpClient(settings.plainHttp());
     this.authByRepository = Caffeine.newBuilder().expireAfterWrite(TOKEN_REUSE).maximumSize(10_000).build();
@@ -90,7 +80,7 @@ public final class JibUpstream implements Upstream {
     String path = "/manifests/" + reference;
     String what = describe("GET", repository, path);
     return retrier.call(what, () -> {
-      HttpResponse<InputStream> r = sendOnce(repository, "GET", path, true, 0);
+      UpstreamHttp.Reply r = sendOnce(repository, "GET", path, true, 0);
       if (r == null) {
         return Optional.empty();
       }
@@ -110,7 +100,7 @@ public final class JibUpstream implements Upstream {
               + " has digest " + actual);
         }
       }
-      String mediaType = r.headers().firstValue("Content-Type").orElse(null);
+      String mediaType = r.header("Content-Type").orElse(null);
       return Optional.of(new RawManifest(bytes, mediaType, digest));
     });
   }
@@ -121,21 +111,21 @@ public final class JibUpstream implements Upstream {
   @Override
   public Optional<ManifestHead> headManifest(String repository, String reference) throws IOException {
     String path = "/manifests/" + reference;
-    HttpResponse<InputStream> r = retrier.call(describe("HEAD", repository, path),
+    UpstreamHttp.Reply r = retrier.call(describe("HEAD", repository, path),
         () -> sendOnce(repository, "HEAD", path, true, 0));
     if (r == null) {
       return Optional.empty();
     }
     r.body().close();
-    Optional<String> digest = r.headers().firstValue("Docker-Content-Digest");
+    Optional<String> digest = r.header("Docker-Content-Digest");
     if (digest.isEmpty() || !Digest.isValid(digest.get())) {
       // Some registries omit the header on HEAD; fall back to a GET (which Docker Hub counts as a pull).
       return manifest(repository, reference)
           .map(m -> new ManifestHead(m.digest(), m.mediaType(), m.bytes().length));
     }
-    long size = r.headers().firstValueAsLong("Content-Length").orElse(-1);
+    long size = r.contentLength();
     return Optional.of(new ManifestHead(Digest.parse(digest.get()),
-        r.headers().firstValue("Content-Type").orElse(null), size));
+        r.header("Content-Type").orElse(null), size));
   }
 
   /**
@@ -146,11 +136,11 @@ public final class JibUpstream implements Upstream {
   public Optional<BlobStream> blob(String repository, Digest digest) throws IOException {
     String path = "/blobs/" + digest;
     String what = describe("GET", repository, path);
-    HttpResponse<InputStream> r = retrier.call(what, () -> sendOnce(repository, "GET", path, false, 0));
+    UpstreamHttp.Reply r = retrier.call(what, () -> sendOnce(repository, "GET", path, false, 0));
     if (r == null) {
       return Optional.empty();
     }
-    long size = r.headers().firstValueAsLong("Content-Length").orElse(-1);
+    long size = r.contentLength();
     InputStream body = new ResumingInputStream(what, r.body(), size, retrier,
         offset -> reopenBlob(repository, path, offset));
     return Optional.of(new BlobStream(body, size));
@@ -158,7 +148,7 @@ public final class JibUpstream implements Upstream {
 
   /** The blob's body from byte {@code offset} on: a 206 for our range, or a 200 with the prefix skipped. */
   private InputStream reopenBlob(String repository, String path, long offset) throws IOException {
-    HttpResponse<InputStream> r = sendOnce(repository, "GET", path, false, offset);
+    UpstreamHttp.Reply r = sendOnce(repository, "GET", path, false, offset);
     if (r == null) {
       throw new UpstreamException(404, settings.name() + " no longer has " + repository + path, null, null);
     }
@@ -166,8 +156,8 @@ public final class JibUpstream implements Upstream {
     if (offset == 0) {
       return body;
     }
-    if (r.statusCode() == 206) {
-      String range = r.headers().firstValue("Content-Range").orElse("");
+    if (r.status() == 206) {
+      String range = r.header("Content-Range").orElse("");
       if (!range.startsWith("bytes " + offset + "-")) {
         body.close();
         throw new UpstreamException(502, settings.name() + " answered range " + offset + "- of " + repository
@@ -193,12 +183,12 @@ public final class JibUpstream implements Upstream {
     String path = q.toString();
     String what = describe("GET", repository, path);
     return retrier.call(what, () -> {
-      HttpResponse<InputStream> r = sendOnce(repository, "GET", path, false, 0);
+      UpstreamHttp.Reply r = sendOnce(repository, "GET", path, false, 0);
       if (r == null) {
         return Optional.empty();
       }
       return Optional.of(new TagPage(readBody(what, r, MAX_MANIFEST_BYTES),
-          r.headers().firstValue("Link").orElse(null)));
+          r.header("Link").orElse(null)));
     });
   }
 
@@ -211,17 +201,19 @@ public final class JibUpstream implements Upstream {
     String what = describe("GET", repository, path);
     return retrier.call(what, () -> {
       // Accept as for manifests: the answer is an image index.
-      HttpResponse<InputStream> r = sendOnce(repository, "GET", path, true, 0);
+      UpstreamHttp.Reply r = sendOnce(repository, "GET", path, true, 0);
       if (r == null) {
         return Optional.empty();
       }
       return Optional.of(new ReferrersPage(readBody(what, r, MAX_MANIFEST_BYTES),
-          r.headers().firstValue("Link").orElse(null)));
+          r.header("Link").orElse(null)));
     });
   }
 
   @Override
   public void close() throws IOException {
+    blobHttp.close();
+    http.close();
     jibHttp.shutDown();
   }
 
@@ -230,7 +222,7 @@ public final class JibUpstream implements Upstream {
   }
 
   /** Reads a small body; a transfer that breaks off is an outage (status 0), so it is retried. */
-  private byte[] readBody(String what, HttpResponse<InputStream> r, int max) throws IOException {
+  private byte[] readBody(String what, UpstreamHttp.Reply r, int max) throws IOException {
     try (InputStream body = r.body()) {
       return body.readNBytes(max);
     } catch (UpstreamException e) {
@@ -247,14 +239,14 @@ public final class JibUpstream implements Upstream {
    *
    * @param rangeFrom when positive, asks for the bytes from there on ({@code Range}); 206 is then success
    */
-  private HttpResponse<InputStream> sendOnce(String repository, String method, String path, boolean manifest,
+  private UpstreamHttp.Reply sendOnce(String repository, String method, String path, boolean manifest,
       long rangeFrom) throws IOException {
     URI uri = settings.url().resolve("/v2/" + repository + path);
     boolean retried = false;
     while (true) {
       Optional<String> auth = authorization(repository, retried);
-      HttpResponse<InputStream> r = follow(method, uri, auth, manifest, rangeFrom);
-      int status = r.statusCode();
+      UpstreamHttp.Reply r = follow(method, uri, auth, manifest, rangeFrom);
+      int status = r.status();
       if (status == 401 && !retried) {
         r.body().close();
         authByRepository.invalidate(repository);
@@ -276,41 +268,37 @@ public final class JibUpstream implements Upstream {
       }
       throw new UpstreamException(status, settings.name() + " answered " + status + " for " + method + " "
           + repository + path + (detail.isBlank() ? "" : ": " + detail.strip()),
-          r.headers().firstValue("Retry-After").orElse(null), null);
+          r.header("Retry-After").orElse(null), null);
     }
   }
 
-  private HttpResponse<InputStream> follow(String method, URI start, Optional<String> auth, boolean manifest,
+  private UpstreamHttp.Reply follow(String method, URI start, Optional<String> auth, boolean manifest,
       long rangeFrom) throws IOException {
+    // Blob bodies are the bulk of what the proxy fetches: they go through Netty; the rest through the JDK client.
+    UpstreamHttp via = "GET".equals(method) && start.getPath().contains("/blobs/") ? blobHttp : http;
     URI uri = start;
     for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
-      HttpRequest.Builder b = HttpRequest.newBuilder(uri)
-          .timeout(settings.requestTimeout())
-          .header("User-Agent", USER_AGENT)
-          .method(method, HttpRequest.BodyPublishers.noBody());
+      java.util.Map<String, String> headers = new java.util.LinkedHashMap<>();
+      headers.put("User-Agent", USER_AGENT);
       if (manifest) {
-        b.header("Accept", String.join(", ", MANIFEST_ACCEPT));
+        headers.put("Accept", String.join(", ", MANIFEST_ACCEPT));
       }
       if (rangeFrom > 0) {
-        b.header("Range", "bytes=" + rangeFrom + "-");
+        headers.put("Range", "bytes=" + rangeFrom + "-");
       }
-      boolean sameHost = sameOrigin(start, uri);
-      if (auth.isPresent() && sameHost) {
-        b.header("Authorization", auth.get());
+      if (auth.isPresent() && sameOrigin(start, uri)) {
+        headers.put("Authorization", auth.get());
       }
-      HttpResponse<InputStream> r;
+      UpstreamHttp.Reply r;
       try {
-        r = http.send(b.build(), IdleTimeoutBody.handler(settings.idleTimeout()));
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new IOException("interrupted", e);
+        r = via.send(method, uri, headers);
       } catch (IOException e) {
         throw new UpstreamException(0, settings.name() + " unreachable (" + uri.getHost() + "): "
             + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : " " + e.getMessage()), null, e);
       }
-      int status = r.statusCode();
+      int status = r.status();
       if (status >= 300 && status < 400 && status != 304) {
-        Optional<String> location = r.headers().firstValue("Location");
+        Optional<String> location = r.header("Location");
         r.body().close();
         if (location.isEmpty()) {
           throw new UpstreamException(502, "redirect without Location from " + uri, null, null);
@@ -448,18 +436,6 @@ public final class JibUpstream implements Upstream {
           .toString());
       return new FailoverHttpClient(plainHttp, plainHttp, e2 -> { });
     }
-  }
-
-  private static java.util.concurrent.ExecutorService httpThreads(int n) {
-    java.util.concurrent.atomic.AtomicInteger ids = new java.util.concurrent.atomic.AtomicInteger();
-    java.util.concurrent.ThreadPoolExecutor e = new java.util.concurrent.ThreadPoolExecutor(n, n, 0,
-        java.util.concurrent.TimeUnit.SECONDS, new java.util.concurrent.LinkedBlockingQueue<>(), r -> {
-          Thread t = new Thread(r, "upstream-http-" + ids.incrementAndGet());
-          t.setDaemon(true);
-          return t;
-        });
-    e.prestartAllCoreThreads();
-    return e;
   }
 
   @SuppressWarnings("unchecked")
