@@ -125,7 +125,8 @@ public final class TagStore {
       node.put("key", key);
       node.put("digest", digest.toString());
       node.put("mediaType", mediaType);
-      AtomicFiles.write(tmp, dir.resolve(fileName(key)), JSON.writeValueAsBytes(node));
+      // Not flushed: open() discards a torn file, and a lost tag costs one HEAD (see writeUnsynced).
+      AtomicFiles.writeUnsynced(tmp, dir.resolve(fileName(key)), JSON.writeValueAsBytes(node));
     }
     if (shared != null) {
       var node = JSON.createObjectNode();

@@ -50,6 +50,8 @@ public final class JibUpstream implements Upstream {
   private final Cache<String, Optional<String>> authByRepository;
   private final Retrier retrier;
   private volatile Optional<Credential> credential;
+  /** Whether {@code GET /v2/} lets us in without credentials: null until asked, FALSE once it challenged. */
+  private volatile Boolean openRegistry;
 
   public JibUpstream(UpstreamSettings settings) {
     this(settings, Retrier.of(settings.retry(), null));
@@ -332,6 +334,9 @@ public final class JibUpstream implements Upstream {
   /** Lets Jib run the registry's challenge for pull access to {@code repository}. */
   private Optional<String> authenticate(String repository) throws IOException {
     Optional<Credential> cred = credential();
+    if (cred.isEmpty() && openRegistry != Boolean.FALSE && anonymousPing()) {
+      return Optional.empty();
+    }
     RegistryClient.Factory factory = RegistryClient.factory(EventHandlers.NONE, settings.registryHost(),
         repository, jibHttp).setUserAgent(USER_AGENT);
     cred.ifPresent(factory::setCredential);
@@ -346,6 +351,35 @@ public final class JibUpstream implements Upstream {
     }
     Authorization a = readAuthorization(client);
     return a == null ? Optional.empty() : Optional.of(a.getScheme() + " " + a.getToken());
+  }
+
+  /**
+   * {@code GET /v2/} on our own pooled client: true when it answers 200, so pulls need no credentials (a private
+   * Distribution registry without auth). Jib's challenge costs about 15 ms per repository here (its own client,
+   * a new connection each time), on the first pull's critical path; this, a couple. A registry that challenges is
+   * remembered and sent to Jib directly from then on. Outages fail as Jib's would: status 0 when nothing
+   * answered, upstream's status (and Retry-After) for a 5xx or 429, so the retry policy applies.
+   */
+  private boolean anonymousPing() throws IOException {
+    UpstreamHttp.Reply r;
+    try {
+      r = http.send("GET", settings.url().resolve("/v2/"), java.util.Map.of("User-Agent", USER_AGENT));
+    } catch (IOException e) {
+      throw new UpstreamException(0, settings.name() + " unreachable during authentication: "
+          + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : " " + e.getMessage()), null, e);
+    }
+    r.body().close();
+    int status = r.status();
+    if (status == 200) {
+      openRegistry = true;
+      return true;
+    }
+    if (status >= 500 || status == 429) {
+      throw new UpstreamException(status, settings.name() + " answered " + status + " for GET /v2/ while "
+          + "authenticating", r.header("Retry-After").orElse(null), null);
+    }
+    openRegistry = false;
+    return false;
   }
 
   /**
