@@ -133,8 +133,9 @@ class PullBenchmark {
         .fact("bytes fetched by the client, cold (the original image)", BenchTable.mib(proxyColdBytes))
         .fact("layers, proxy warm / Distribution", proxyLayers + " / " + mirrorLayers)
         .note("Median of " + rounds + " rounds. Each round starts fresh proxies and a fresh `docker-registry` with "
-            + "`proxy.remoteurl` (empty caches) in front of the same upstream `docker-registry`, pulls a small other "
-            + "image through both (warming them as a server in service is warm), then pulls the measured image cold "
+            + "`proxy.remoteurl` (empty caches) in front of the same upstream `docker-registry`, pulls another "
+            + "image of 24 MiB in three layers through both (warming them as a server in service is warm: the proxy's "
+            + "JIT has compiled its download and send paths), then pulls the measured image cold "
             + "and warm with `skopeo copy docker://... dir:...`, the two taking turns to go first. The warm pull "
             + "through the proxy starts once its background squash finished. The cold-JVM row is another fresh "
             + "proxy's first pull; the first-byte row a fresh pair's first `GET /v2/bench/app/manifests/1` (raw "
