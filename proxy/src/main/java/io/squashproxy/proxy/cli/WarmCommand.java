@@ -9,8 +9,10 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code warm}: asks a running proxy (its admin listener's {@code POST /warm}) to squash images ahead of
@@ -19,6 +21,9 @@ import picocli.CommandLine.Parameters;
 @Command(name = "warm", mixinStandardHelpOptions = true,
     description = "Queues images to be squashed ahead of demand by a running proxy (admin listener).")
 public final class WarmCommand implements Callable<Integer> {
+  @Spec
+  CommandSpec spec;
+
   @Option(names = "--admin", paramLabel = "URL", defaultValue = "http://127.0.0.1:5001",
       description = "The proxy's admin listener (default ${DEFAULT-VALUE}).")
   String admin;
@@ -33,8 +38,9 @@ public final class WarmCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    java.io.PrintWriter err = spec.commandLine().getErr();
     if (secret == null || secret.isBlank()) {
-      System.err.println("squash-proxy warm: no secret: pass --secret or set SQUASH_NOTIFICATIONS_SECRET");
+      err.println("squash-proxy warm: no secret: pass --secret or set SQUASH_NOTIFICATIONS_SECRET");
       return Main.EXIT_USAGE;
     }
     var body = ImageJson.MAPPER.createObjectNode();
@@ -48,14 +54,15 @@ public final class WarmCommand implements Callable<Integer> {
           .POST(HttpRequest.BodyPublishers.ofByteArray(ImageJson.write(body))).build(),
           HttpResponse.BodyHandlers.ofString());
     } catch (java.io.IOException e) {
-      System.err.println("squash-proxy warm: " + admin + ": " + e.getMessage());
+      err.println("squash-proxy warm: " + admin + ": " + e.getMessage());
       return Main.EXIT_BAD_INPUT;
     }
     if (r.statusCode() != 202) {
-      System.err.println("squash-proxy warm: " + admin + "/warm answered " + r.statusCode() + ": " + r.body().trim());
+      err.println("squash-proxy warm: " + admin + "/warm answered " + r.statusCode() + ": " + r.body().trim());
       return Main.EXIT_BAD_INPUT;
     }
-    System.out.print(r.body());
+    spec.commandLine().getOut().print(r.body());
+    spec.commandLine().getOut().flush();
     return Main.EXIT_OK;
   }
 }
