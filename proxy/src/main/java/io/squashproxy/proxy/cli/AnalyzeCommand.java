@@ -71,6 +71,19 @@ final class AnalyzeCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
+    try {
+      return analyze();
+    } catch (OutOfMemoryError e) {
+      throw OutOfMemory.error(image, null, false, "analyze");
+    } catch (IOException | RuntimeException e) {
+      if (OutOfMemory.causedBy(e)) {
+        throw OutOfMemory.error(image, null, false, "analyze");
+      }
+      throw e;
+    }
+  }
+
+  private Integer analyze() throws IOException {
     ProxyConfig cfg = config();
     WasteSlack slack = SquashCommand.slack(spec, wasteSlack, wasteSlackPercent, ruleSlack(cfg));
     List<AnalysisReport> reports = new ArrayList<>();

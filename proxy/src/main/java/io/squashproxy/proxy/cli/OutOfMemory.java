@@ -60,11 +60,16 @@ final class OutOfMemory {
   }
 
   static IOException error(Path input, String image, boolean limited) {
+    return error(String.valueOf(input), image, limited, "squash");
+  }
+
+  /** @param verb the command to run again with more heap ({@code squash}, {@code analyze}) */
+  static IOException error(String input, String image, boolean limited, String verb) {
     long heapMiB = Runtime.getRuntime().maxMemory() >> 20;
     return new IOException(input + ": " + (image == null ? "" : "image " + image + ": ") + "out of memory with a "
-        + heapMiB + " MiB heap (the squash holds every path of an image): give Java more heap, e.g. "
+        + heapMiB + " MiB heap (the " + verb + " holds every path of an image): give Java more heap, e.g. "
         + "JAVA_TOOL_OPTIONS=-Xmx" + suggestedMiB(heapMiB) + "m or java -Xmx" + suggestedMiB(heapMiB)
-        + "m -jar squash-proxy.jar squash ..." + (limited ? ", or a lower --max-paths to refuse such images early"
+        + "m -jar squash-proxy.jar " + verb + " ..." + (limited ? ", or a lower --max-paths to refuse such images early"
         : ""));
   }
 

@@ -48,7 +48,26 @@ class SquashMemoryCommandTest {
 
   @Test
   void aHeapThatRunsOutGivesOneLineNamingTheImageAndWhatToSet() throws Exception {
-    // 100,000 paths need about 18 MB of heap to squash, besides the 8 MB the JVM and CLI hold; the child gets 16 MiB.
+    Path in = manyPaths();
+    Path output = dir.resolve("out.tar");
+    String said = runWith16MiB("squash", "-i", in.toString(), "-o", output.toString());
+    assertTrue(said.contains("error: " + in + ": image many:1: out of memory with a "), said);
+    assertTrue(said.contains("JAVA_TOOL_OPTIONS=-Xmx") && said.contains("java -Xmx"), said);
+    assertFalse(said.contains("OutOfMemoryError") || said.contains("\tat "), said);
+    assertFalse(Files.exists(output));
+  }
+
+  @Test
+  void analyzeRunningOutOfHeapSaysWhatToSetToo() throws Exception {
+    Path in = manyPaths();
+    String said = runWith16MiB("analyze", in.toString());
+    assertTrue(said.contains("error: " + in + ": out of memory with a "), said);
+    assertTrue(said.contains("-jar squash-proxy.jar analyze"), said);
+    assertFalse(said.contains("OutOfMemoryError") || said.contains("\tat "), said);
+  }
+
+  /** 100,000 paths need about 18 MB of heap to squash, besides the 8 MB the JVM and CLI hold. */
+  private Path manyPaths() throws IOException {
     List<String> specs = new ArrayList<>();
     specs.add("node_modules/");
     for (int i = 0; i < 100_000; i++) {
@@ -57,19 +76,20 @@ class SquashMemoryCommandTest {
     Path in = dir.resolve("many.tar");
     TestImages.writeDockerArchive(in, List.of(new DockerImage(List.of("many:1"),
         List.of(TestImages.layer("etc/", "etc/os-release=x"), TestImages.layer(specs.toArray(String[]::new))))));
-    specs = null;
-    Path output = dir.resolve("out.tar");
-    Path log = dir.resolve("stderr.txt");
+    return in;
+  }
+
+  /** The command in a child JVM with a 16 MiB heap: what it printed, after checking it exited 1. */
+  private String runWith16MiB(String... args) throws Exception {
+    Path log = dir.resolve("stderr-" + args[0] + ".txt");
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    Process p = new ProcessBuilder(java, "-Xmx16m", "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"),
-        Main.class.getName(), "squash", "-i", in.toString(), "-o", output.toString())
-        .redirectErrorStream(true).redirectOutput(log.toFile()).start();
-    assertTrue(p.waitFor(120, TimeUnit.SECONDS), "the squash ends");
+    List<String> command = new ArrayList<>(List.of(java, "-Xmx16m", "-XX:+UseSerialGC", "-cp",
+        System.getProperty("java.class.path"), Main.class.getName()));
+    command.addAll(List.of(args));
+    Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    assertTrue(p.waitFor(120, TimeUnit.SECONDS), "the command ends");
     String said = Files.readString(log, StandardCharsets.UTF_8);
     assertEquals(1, p.exitValue(), said);
-    assertTrue(said.contains("error: " + in + ": image many:1: out of memory with a "), said);
-    assertTrue(said.contains("JAVA_TOOL_OPTIONS=-Xmx") && said.contains("java -Xmx"), said);
-    assertFalse(said.contains("OutOfMemoryError") || said.contains("\tat "), said);
-    assertFalse(Files.exists(output));
+    return said;
   }
 }
