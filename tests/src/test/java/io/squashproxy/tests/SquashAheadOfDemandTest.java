@@ -15,8 +15,12 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -26,22 +30,28 @@ import org.junit.jupiter.api.Timeout;
  * the image ahead of demand, so the first pull through the proxy (shipped config, {@code wait: 0s}) is
  * already squashed, served from the cache, and makes no upstream blob request. A wrong secret gets 401, a
  * malformed body 400.
+ *
+ * <p>The registry runs the {@code notifications:} section of deploy/compose's {@code registry-notifications.yml}
+ * as shipped (only the endpoint's host is ours), and the proxy the secret deploy/compose's
+ * {@code squash-proxy.yaml} defaults to: the compose wiring itself is what is tested, short of docker compose and
+ * the {@code registry:2} image, which this machine cannot fetch.
  */
 @Timeout(value = 10, unit = TimeUnit.MINUTES)
 class SquashAheadOfDemandTest {
-  static final String SECRET = "a-test-secret-of-enough-length";
 
   @Test
   void aPushedImageIsSquashedBeforeItsFirstPull() throws Exception {
     Env.squashJar();
     Env.requireRoot("umoci keeping owners");
     Env.requireTools("docker-registry", "umoci", "skopeo");
+    Path compose = composeDir();
+    String secret = composeSecret(compose);
     int notifyPort = Proc.freePort();
     try (ImageBuilder image = ImageBuilder.create("ahead");
-        AccessLogRegistry registry = AccessLogRegistry.startNotifying(
-            "http://127.0.0.1:" + notifyPort + "/notifications", "Bearer " + SECRET);
+        AccessLogRegistry registry = AccessLogRegistry.startNotifyingAs(compose.resolve("registry-notifications.yml"),
+            "http://127.0.0.1:" + notifyPort + "/notifications");
         ProxyProcess proxy = ProxyProcess.startShippedWait(registry.url(),
-            "admin:\n  notifications:\n    secret: " + SECRET + "\n", null, null);
+            "admin:\n  notifications:\n    secret: " + secret + "\n", null, null);
         // The registry was told of this port before the proxy's admin port was known: relay it there.
         ThrottledRelay toAdmin = ThrottledRelay.start(notifyPort, proxy.adminUrl().substring("http://".length()), 0);
         Scratch work = Scratch.create("ahead")) {
@@ -68,10 +78,35 @@ class SquashAheadOfDemandTest {
           .POST(HttpRequest.BodyPublishers.ofString("{\"events\":[]}")).build(), HttpResponse.BodyHandlers.ofString());
       assertEquals(401, wrong.statusCode());
       HttpResponse<String> malformed = http.send(HttpRequest.newBuilder(URI.create(proxy.adminUrl()
-              + "/notifications")).header("Authorization", "Bearer " + SECRET)
+              + "/notifications")).header("Authorization", "Bearer " + secret)
           .header("Content-Type", "application/vnd.docker.distribution.events.v1+json")
           .POST(HttpRequest.BodyPublishers.ofString("{\"events\": 7}")).build(), HttpResponse.BodyHandlers.ofString());
       assertEquals(400, malformed.statusCode(), malformed.body());
     }
+  }
+
+  private static Path composeDir() {
+    Path dir = Path.of("").toAbsolutePath();
+    while (dir != null && !Files.isRegularFile(dir.resolve("deploy/compose/compose.yaml"))) {
+      dir = dir.getParent();
+    }
+    assertTrue(dir != null, "no deploy/compose above " + Path.of("").toAbsolutePath());
+    return dir.resolve("deploy/compose");
+  }
+
+  /**
+   * The secret compose starts the proxy with (the default of {@code SQUASH_NOTIFICATIONS_SECRET} in its
+   * squash-proxy.yaml), checked to be the one the registry's config sends and the one compose.yaml passes.
+   */
+  private static String composeSecret(Path compose) throws java.io.IOException {
+    Matcher m = Pattern.compile("secret: \\$\\{SQUASH_NOTIFICATIONS_SECRET:-([^}]+)\\}")
+        .matcher(Files.readString(compose.resolve("squash-proxy.yaml")));
+    assertTrue(m.find(), "squash-proxy.yaml: admin.notifications.secret from SQUASH_NOTIFICATIONS_SECRET");
+    String secret = m.group(1);
+    assertTrue(Files.readString(compose.resolve("registry-notifications.yml")).contains("Bearer " + secret),
+        "registry-notifications.yml sends the proxy's secret");
+    assertTrue(Files.readString(compose.resolve("compose.yaml")).contains("SQUASH_NOTIFICATIONS_SECRET:-" + secret),
+        "compose.yaml passes the same default");
+    return secret;
   }
 }

@@ -63,6 +63,12 @@ public final class AccessLogRegistry implements AutoCloseable {
     return new AccessLogRegistry(DistributionRegistry.startNotifying(url, authorization));
   }
 
+  /** With the notifications section of {@code registryConfig} (see DistributionRegistry#startNotifyingAs). */
+  public static AccessLogRegistry startNotifyingAs(java.nio.file.Path registryConfig, String url)
+      throws java.io.IOException {
+    return new AccessLogRegistry(DistributionRegistry.startNotifyingAs(registryConfig, url));
+  }
+
   /** {@code 127.0.0.1:PORT}. */
   public String host() {
     return registry.host();

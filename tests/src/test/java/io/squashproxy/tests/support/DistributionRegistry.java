@@ -5,6 +5,7 @@ import java.net.http.HttpClient;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 
 /**
  * A real CNCF Distribution registry ({@code docker-registry serve}) on a free 127.0.0.1 port, with its own
@@ -60,6 +61,28 @@ public final class DistributionRegistry implements AutoCloseable {
         "      timeout: 2s",
         "      threshold: 5",
         "      backoff: 1s"));
+  }
+
+  /**
+   * With the {@code notifications:} section of a registry config file as it is (deploy/compose's), only its
+   * endpoint's {@code url} pointed at {@code url}: the test runs the shipped settings, not a copy of them.
+   */
+  static DistributionRegistry startNotifyingAs(Path registryConfig, String url) throws java.io.IOException {
+    List<String> section = new java.util.ArrayList<>();
+    boolean in = false;
+    for (String line : Files.readAllLines(registryConfig)) {
+      if (!line.isEmpty() && !Character.isWhitespace(line.charAt(0)) && !line.startsWith("#")) {
+        in = line.startsWith("notifications:");
+      }
+      if (in) {
+        section.add(line.replaceFirst("^(\\s+url:\\s*)\\S+", "$1" + url));
+      }
+    }
+    if (section.isEmpty()) {
+      throw new AssertionError(registryConfig + " has no notifications section");
+    }
+    return start("reg", true, null, "docker-registry (notifying, " + registryConfig.getFileName() + ")",
+        String.join("\n", section));
   }
 
   private static DistributionRegistry start(String scratchName, boolean accessLog, String remoteUrl, String what) {
