@@ -31,6 +31,9 @@ import org.junit.jupiter.api.Timeout;
 class ConcurrentPullBenchmark {
 
   static final int CLIENTS = 20;
+  private static final Pattern UPSTREAM_BLOB_GETS = Pattern.compile(
+      "^squash_proxy_upstream_requests_total\\{method=\"get\",type=\"blob\"[^}]*\\}\\s+([0-9.eE+]+)",
+      Pattern.MULTILINE);
   private static final Pattern SQUASHES = Pattern.compile("^squash_proxy_squashes_total\\s+([0-9.eE+]+)",
       Pattern.MULTILINE);
 
@@ -55,9 +58,14 @@ class ConcurrentPullBenchmark {
           PullImage.pull(one.ref(PullImage.WARMUP), work.path(), "warmup1");
           PullImage.pull(twenty.ref(PullImage.WARMUP), work.path(), "warmup20");
           double s = PullImage.pull(one.ref(ref), work.path(), "single").seconds();
+          long getsBefore = metric(twenty, UPSTREAM_BLOB_GETS);
           long t0 = System.nanoTime();
           List<Double> each = pullAtOnce(twenty.ref(ref), work);
           double m = (System.nanoTime() - t0) / 1e9;
+          // Single flight: the 20 clients (and the background squash) share one upstream GET per blob.
+          int blobs = Skopeo.inspectRaw(img.upstream.ref(ref)).path("layers").size() + 1;
+          assertEquals(blobs, metric(twenty, UPSTREAM_BLOB_GETS) - getsBefore,
+              "upstream blob GETs for " + CLIENTS + " simultaneous cold pulls of " + blobs + " blobs");
           // One squash for the warm-up image, one for the measured image.
           assertEquals(2, squashes(one), "squashes for the single pull");
           assertEquals(2, squashes(twenty), "one squash for " + CLIENTS + " simultaneous pulls:\n" + twenty.tail());
@@ -96,6 +104,8 @@ class ConcurrentPullBenchmark {
         .row(CLIENTS + " cold pulls at once, all done, vs one cold pull", BenchTable.seconds(m),
             BenchTable.seconds(s), m / s, "<= 1.30", m / s <= 1.3)
         .fact("squashes for the " + CLIENTS + " pulls", "1 (squash_proxy_squashes_total)")
+        .fact("upstream GETs for the " + CLIENTS + " pulls", "one per blob (squash_proxy_upstream_requests_total, "
+            + "asserted every round)")
         .fact("slowest of the " + CLIENTS + " clients", BenchTable.seconds(PullBenchmark.median(slowestClient)))
         .fact("the squash, single / " + CLIENTS + " at once", BenchTable.seconds(PullBenchmark.median(squashSingle))
             + " / " + BenchTable.seconds(PullBenchmark.median(squashMany)))
@@ -150,12 +160,17 @@ class ConcurrentPullBenchmark {
 
   /** {@code squash_proxy_squashes_total} from the proxy's admin {@code /metrics}. */
   static long squashes(ProxyProcess proxy) throws Exception {
+    return metric(proxy, SQUASHES);
+  }
+
+  /** A counter from the proxy's /metrics, by a pattern whose group 1 is its value. */
+  static long metric(ProxyProcess proxy, Pattern counter) throws Exception {
     HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     String body = http.send(HttpRequest.newBuilder(URI.create(proxy.adminUrl() + "/metrics")).GET().build(),
         HttpResponse.BodyHandlers.ofString()).body();
-    Matcher mm = SQUASHES.matcher(body);
+    Matcher mm = counter.matcher(body);
     if (!mm.find()) {
-      throw new AssertionError("no squash_proxy_squashes_total in /metrics:\n" + body);
+      throw new AssertionError("no " + counter.pattern() + " in /metrics:\n" + body);
     }
     return (long) Double.parseDouble(mm.group(1));
   }
