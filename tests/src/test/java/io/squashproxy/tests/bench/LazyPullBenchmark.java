@@ -169,7 +169,7 @@ class LazyPullBenchmark {
         .row("bytes fetched: squashed gzip vs original layers", BenchTable.mib(gzip.bytes()),
             BenchTable.mib(original.bytes()), gzip.bytes() / (double) original.bytes(), "reported", true);
     for (int i = 0; i < variants.size(); i++) {
-      t.fact(variants.get(i).name() + ": layers in its manifest; pull to command run by round",
+      t.fact(variants.get(i).name() + ": bytes of the layers in its manifest; pull to command run by round",
           BenchTable.mib(layerBytes.get(i)) + "; " + String.join(", ",
               runs.get(i).stream().map(r -> BenchTable.seconds(r.seconds())).toList()));
     }
