@@ -1,40 +1,26 @@
 package io.squashproxy.proxy.upstream;
 
-import io.squashproxy.core.io.SingleByte;
-import java.io.IOException;
 import java.io.InputStream;
-import java.io.InterruptedIOException;
 import java.net.http.HttpResponse;
-import java.net.http.HttpTimeoutException;
 import java.nio.ByteBuffer;
 import java.time.Duration;
-import java.util.Iterator;
 import java.util.List;
-import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Flow;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.TimeUnit;
 
 /**
- * A response body as an {@link InputStream} whose reads fail with an {@link HttpTimeoutException} when no
- * body bytes arrive for {@code idle}. The JDK client's own timeout ends when the headers arrive, and its
- * {@code ofInputStream} body blocks forever on a stalled upstream; this one gives the request back, so it can
- * be retried or failed. One list of buffers is requested at a time: the upstream is read as fast as the
- * reader (the cache file) takes it, never faster.
+ * A JDK client response body as an {@link InputStream} whose reads fail once no body bytes arrive for
+ * {@code idle} ({@link QueuedBody}). The JDK client's own timeout ends when the headers arrive, and its
+ * {@code ofInputStream} body blocks forever on a stalled upstream. One list of buffers is requested at a time:
+ * the next when the reader took the last one queued, so upstream is read as fast as the reader takes it.
  */
 final class IdleTimeoutBody implements HttpResponse.BodySubscriber<InputStream> {
-  private static final Object END = new Object();
-
-  private final Duration idle;
-  private final BlockingQueue<Object> queue = new LinkedBlockingQueue<>();
-  private final Body body = new Body();
+  private final Body body;
   private volatile Flow.Subscription subscription;
-  private volatile boolean closed;
 
   private IdleTimeoutBody(Duration idle) {
-    this.idle = idle;
+    this.body = new Body(idle);
   }
 
   static HttpResponse.BodyHandler<InputStream> handler(Duration idle) {
@@ -49,7 +35,7 @@ final class IdleTimeoutBody implements HttpResponse.BodySubscriber<InputStream> 
   @Override
   public void onSubscribe(Flow.Subscription s) {
     subscription = s;
-    if (closed) {
+    if (body.closed()) {
       s.cancel();
     } else {
       s.request(1);
@@ -58,90 +44,50 @@ final class IdleTimeoutBody implements HttpResponse.BodySubscriber<InputStream> 
 
   @Override
   public void onNext(List<ByteBuffer> item) {
-    queue.add(item);
+    if (item.isEmpty()) {
+      subscription.request(1); // nothing for the reader to take: ask for the next list now
+    }
+    item.forEach(body::offer);
   }
 
   @Override
   public void onError(Throwable t) {
-    queue.add(t);
+    body.fail(t);
   }
 
   @Override
   public void onComplete() {
-    queue.add(END);
+    body.end();
   }
 
-  private final class Body extends InputStream {
-    private Iterator<ByteBuffer> buffers = List.<ByteBuffer>of().iterator();
-    private ByteBuffer current;
-    private boolean ended;
-
-    @Override
-    public int read() throws IOException {
-      return SingleByte.read(this);
+  private final class Body extends QueuedBody<ByteBuffer> {
+    Body(Duration idle) {
+      super(idle);
     }
 
     @Override
-    public int read(byte[] b, int off, int len) throws IOException {
-      if (closed) {
-        throw new IOException("body closed");
-      }
-      if (len == 0) {
-        return 0;
-      }
-      while (current == null || !current.hasRemaining()) {
-        if (buffers.hasNext()) {
-          current = buffers.next();
-          continue;
-        }
-        if (ended) {
-          return -1;
-        }
-        Object next;
-        try {
-          next = queue.poll(idle.toNanos(), TimeUnit.NANOSECONDS);
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          throw new InterruptedIOException("interrupted while reading an upstream body");
-        }
-        if (next == null) {
-          close();
-          throw new HttpTimeoutException("upstream sent no body bytes for " + idle.toMillis() + " ms");
-        }
-        if (next == END) {
-          ended = true;
-          return -1;
-        }
-        if (next instanceof Throwable t) {
-          ended = true;
-          throw t instanceof IOException io ? io : new IOException(t.getMessage(), t);
-        }
-        @SuppressWarnings("unchecked")
-        List<ByteBuffer> list = (List<ByteBuffer>) next;
-        buffers = list.iterator();
-        subscription.request(1);
-      }
-      int n = Math.min(len, current.remaining());
-      current.get(b, off, n);
-      return n;
+    protected int remaining(ByteBuffer chunk) {
+      return chunk.remaining();
     }
 
     @Override
-    public int available() {
-      return current == null ? 0 : current.remaining();
+    protected void copy(ByteBuffer chunk, byte[] b, int off, int n) {
+      chunk.get(b, off, n);
     }
 
     @Override
-    public void close() {
-      if (closed) {
-        return;
+    protected void taken(int waiting) {
+      if (waiting == 0) {
+        subscription.request(1); // the reader took the last buffer of the list: the next list
       }
-      closed = true;
+    }
+
+    @Override
+    protected void cancel() {
       Flow.Subscription s = subscription;
       if (s != null) {
         s.cancel();
       }
-      queue.clear();
     }
   }
 }

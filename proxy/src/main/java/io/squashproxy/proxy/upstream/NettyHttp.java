@@ -102,7 +102,7 @@ final class NettyHttp implements UpstreamHttp {
     headers.forEach((k, v) -> req.headers().set(k, v));
     ch.writeAndFlush(req).addListener(f -> {
       if (!f.isSuccess()) {
-        body.fail(f.cause());
+        body.broken(f.cause());
       }
     });
     ch.read();
