@@ -18,7 +18,7 @@ import java.util.function.Consumer;
 /**
  * One response read from a {@link NettyHttp} connection: its head completes {@link #head}, its content is queued
  * for the blocking reader ({@link QueuedBody}). The event loop only queues buffers; it asks the socket for more
- * while fewer than {@value #HIGH} wait, so memory per download stays bounded (a few hundred KiB) however slow
+ * while fewer than {@value #HIGH} wait, so memory per download stays bounded (at most about 1 MiB) however slow
  * the reader. A response read to its end hands the connection back for reuse; one abandoned or broken closes it.
  */
 final class NettyBody extends QueuedBody<ByteBuf> {

@@ -35,8 +35,9 @@ import javax.net.ssl.SSLParameters;
 /**
  * {@link UpstreamHttp} on Netty, for blob GETs: the bytes go from the socket into pooled buffers and from there to
  * the reader ({@link NettyBody}) without the JDK client's hand-offs per 16 KiB, several times its throughput here
- * (a cold pull streams at the speed of this download). Keep-alive connections are reused per origin; one read is
- * requested at a time while the reader keeps up, so a slow cache write slows the upstream, never the heap.
+ * (a cold pull streams at the speed of this download). Keep-alive connections are reused per origin. Reads from
+ * the socket are asked for only while few buffers wait for the reader, so a slow cache write slows the upstream,
+ * never fills the heap.
  */
 final class NettyHttp implements UpstreamHttp {
   /** Upstream sockets of every upstream: few threads suffice, they only move buffers. */
