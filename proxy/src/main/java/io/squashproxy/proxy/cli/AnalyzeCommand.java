@@ -71,16 +71,7 @@ final class AnalyzeCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
-    try {
-      return analyze();
-    } catch (OutOfMemoryError e) {
-      throw OutOfMemory.error(image, null, false, "analyze");
-    } catch (IOException | RuntimeException e) {
-      if (OutOfMemory.causedBy(e)) {
-        throw OutOfMemory.error(image, null, false, "analyze");
-      }
-      throw e;
-    }
+    return OutOfMemory.guard(this::analyze, () -> OutOfMemory.error(image, null, false, "analyze"));
   }
 
   private Integer analyze() throws IOException {

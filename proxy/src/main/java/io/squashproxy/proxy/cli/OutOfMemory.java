@@ -49,8 +49,30 @@ final class OutOfMemory {
     }
   }
 
+  /** Work that may run out of heap. */
+  interface Work<T> {
+    T run() throws IOException;
+  }
+
+  /**
+   * Runs {@code work}; the heap running out there (on this thread, or on another and reaching us wrapped)
+   * becomes {@code error}'s one-line message instead.
+   */
+  static <T> T guard(Work<T> work, java.util.function.Supplier<IOException> error) throws IOException {
+    try {
+      return work.run();
+    } catch (OutOfMemoryError e) {
+      throw error.get();
+    } catch (IOException | RuntimeException e) {
+      if (causedBy(e)) {
+        throw error.get();
+      }
+      throw e;
+    }
+  }
+
   /** True when the heap running out on another thread reached us wrapped. */
-  static boolean causedBy(Throwable e) {
+  private static boolean causedBy(Throwable e) {
     for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
       if (t instanceof OutOfMemoryError) {
         return true;

@@ -138,17 +138,10 @@ final class SquashCommand implements Callable<Integer> {
     ArchiveListener progress = System.console() != null ? new TerminalProgress(System.err) : ArchiveListener.NONE;
     LOG.info("Squashing {} into {}", input, output);
     OutOfMemory.Watch watch = new OutOfMemory.Watch(progress);
-    ArchiveResult result;
-    try {
-      result = new ArchiveSquasher(watch).squash(input, output, options, workDir);
-    } catch (OutOfMemoryError e) {
-      throw OutOfMemory.error(input, watch.image(), maxPaths != null);
-    } catch (IOException | RuntimeException e) {
-      if (OutOfMemory.causedBy(e)) {
-        throw OutOfMemory.error(input, watch.image(), maxPaths != null);
-      }
-      throw e;
-    }
+    ArchiveOptions squashOptions = options; // effectively final, for the lambda
+    ArchiveResult result = OutOfMemory.guard(
+        () -> new ArchiveSquasher(watch).squash(input, output, squashOptions, workDir),
+        () -> OutOfMemory.error(input, watch.image(), maxPaths != null));
     ReportPrinter.print(spec.commandLine().getOut(), result);
     LOG.info("Wrote {} ({})", output, result.format());
     return Main.EXIT_OK;
