@@ -95,7 +95,7 @@ final class NettyBody extends QueuedBody<ByteBuf> {
       return;
     }
     ended = true;
-    IOException e = cause instanceof IOException io ? io : new IOException(String.valueOf(cause.getMessage()), cause);
+    IOException e = asIOException(cause);
     head.completeExceptionally(e);
     fail(e);
     channel.close();

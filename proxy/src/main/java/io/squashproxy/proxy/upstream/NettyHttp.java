@@ -114,8 +114,7 @@ final class NettyHttp implements UpstreamHttp {
       throw new HttpTimeoutException("no response headers within " + requestTimeout.toMillis() + " ms");
     } catch (ExecutionException e) {
       body.close();
-      Throwable cause = e.getCause();
-      throw cause instanceof IOException io ? io : new IOException(String.valueOf(cause.getMessage()), cause);
+      throw QueuedBody.asIOException(e.getCause());
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       body.close();
@@ -176,8 +175,7 @@ final class NettyHttp implements UpstreamHttp {
       throw new IOException("interrupted", e);
     }
     if (!f.isSuccess()) {
-      Throwable c = f.cause();
-      throw c instanceof IOException io ? io : new IOException(String.valueOf(c), c);
+      throw QueuedBody.asIOException(f.cause());
     }
     Channel ch = f.channel();
     SslHandler ssl = ch.pipeline().get(SslHandler.class);
@@ -195,8 +193,7 @@ final class NettyHttp implements UpstreamHttp {
       }
       if (!ssl.handshakeFuture().isSuccess()) {
         ch.close();
-        Throwable c = ssl.handshakeFuture().cause();
-        throw c instanceof IOException io ? io : new IOException(String.valueOf(c), c);
+        throw QueuedBody.asIOException(ssl.handshakeFuture().cause());
       }
     }
     return ch;

@@ -62,7 +62,15 @@ abstract class QueuedBody<T> extends InputStream {
 
   /** On the client's thread: the transfer broke; the reader gets this error after what arrived before it. */
   final void fail(Throwable t) {
-    queue.add(t instanceof IOException io ? io : new IOException(String.valueOf(t.getMessage()), t));
+    queue.add(asIOException(t));
+  }
+
+  /** {@code t} as the IOException blocking callers expect: itself, or wrapped with its message. */
+  static IOException asIOException(Throwable t) {
+    if (t instanceof IOException io) {
+      return io;
+    }
+    return new IOException(t.getMessage() != null ? t.getMessage() : t.toString(), t);
   }
 
   final boolean closed() {
