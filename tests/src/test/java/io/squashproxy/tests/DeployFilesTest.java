@@ -15,6 +15,7 @@ import io.squashproxy.config.ConfigException;
 import io.squashproxy.config.ConfigLoader;
 import io.squashproxy.config.ProxyConfig;
 import io.squashproxy.proxy.app.SquashProxy;
+import io.squashproxy.tests.support.Env;
 import io.squashproxy.tests.support.Proc;
 import io.squashproxy.tests.support.Scratch;
 import java.io.IOException;
@@ -65,13 +66,8 @@ class DeployFilesTest {
 
   @BeforeAll
   static void locate() {
-    Path dir = Path.of("").toAbsolutePath();
-    while (dir != null && !Files.isRegularFile(dir.resolve("deploy/compose/compose.yaml"))) {
-      dir = dir.getParent();
-    }
-    assertNotNull(dir, "no deploy/compose/compose.yaml above " + Path.of("").toAbsolutePath());
-    root = dir;
-    deploy = dir.resolve("deploy");
+    root = Env.repoRoot();
+    deploy = root.resolve("deploy");
   }
 
   // --- every file -------------------------------------------------------------------------------------------

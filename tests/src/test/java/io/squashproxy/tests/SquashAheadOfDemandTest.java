@@ -44,7 +44,7 @@ class SquashAheadOfDemandTest {
     Env.squashJar();
     Env.requireRoot("umoci keeping owners");
     Env.requireTools("docker-registry", "umoci", "skopeo");
-    Path compose = composeDir();
+    Path compose = Env.repoRoot().resolve("deploy/compose");
     String secret = composeSecret(compose);
     int notifyPort = Proc.freePort();
     try (ImageBuilder image = ImageBuilder.create("ahead");
@@ -83,15 +83,6 @@ class SquashAheadOfDemandTest {
           .POST(HttpRequest.BodyPublishers.ofString("{\"events\": 7}")).build(), HttpResponse.BodyHandlers.ofString());
       assertEquals(400, malformed.statusCode(), malformed.body());
     }
-  }
-
-  private static Path composeDir() {
-    Path dir = Path.of("").toAbsolutePath();
-    while (dir != null && !Files.isRegularFile(dir.resolve("deploy/compose/compose.yaml"))) {
-      dir = dir.getParent();
-    }
-    assertTrue(dir != null, "no deploy/compose above " + Path.of("").toAbsolutePath());
-    return dir.resolve("deploy/compose");
   }
 
   /**

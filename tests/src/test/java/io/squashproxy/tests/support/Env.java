@@ -106,6 +106,18 @@ public final class Env {
     return jar;
   }
 
+  /** The checkout the tests run in: the nearest directory above the working one that holds deploy/compose. */
+  public static Path repoRoot() {
+    Path dir = Path.of("").toAbsolutePath();
+    while (dir != null && !Files.isRegularFile(dir.resolve("deploy/compose/compose.yaml"))) {
+      dir = dir.getParent();
+    }
+    if (dir == null) {
+      throw new AssertionError("no deploy/compose/compose.yaml above " + Path.of("").toAbsolutePath());
+    }
+    return dir;
+  }
+
   /** The java launcher of the JVM running the tests. */
   public static Path java() {
     return Path.of(System.getProperty("java.home"), "bin", "java");
