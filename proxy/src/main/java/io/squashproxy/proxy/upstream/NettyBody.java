@@ -57,13 +57,14 @@ final class NettyBody extends QueuedBody<ByteBuf> {
           }
           if (msg instanceof LastHttpContent) {
             ended = true;
-            end();
             ctx.pipeline().remove(this);
+            // Back in the pool before the reader sees the end: its next request to the origin finds it there.
             if (keepAlive && !closed()) {
               reusable.accept(ctx.channel());
             } else {
               ctx.close();
             }
+            end();
           }
         }
         ReferenceCountUtil.release(msg);
