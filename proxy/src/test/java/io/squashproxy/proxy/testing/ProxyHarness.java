@@ -120,5 +120,12 @@ public final class ProxyHarness implements AutoCloseable {
   public void close() {
     io.shutdownNow();
     squashPool.shutdownNow();
+    // Work still running writes into the cache directory: it must end before the test's TempDir is deleted.
+    try {
+      io.awaitTermination(10, java.util.concurrent.TimeUnit.SECONDS);
+      squashPool.awaitTermination(10, java.util.concurrent.TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
   }
 }
