@@ -180,8 +180,9 @@ class ConfigLoaderTest {
     ProxyConfig d = ConfigLoader.parse("limits:\n  concurrentSquashes: 2\n", "x.yaml", Map.of());
     assertEquals(Runtime.getRuntime().maxMemory() / 2 / 2 / ProxyConfig.HEAP_BYTES_PER_PATH,
         d.limits().maxPathsPerSquash());
-    // -Xmx1g, one squash at a time: a million paths.
-    assertEquals(1L << 20, ProxyConfig.defaultMaxPathsPerSquash(1L << 30, 1));
+    // -Xmx1g, one squash at a time: two million paths; -Xmx512m, two at a time: half a million each.
+    assertEquals(1L << 21, ProxyConfig.defaultMaxPathsPerSquash(1L << 30, 1));
+    assertEquals(1L << 19, ProxyConfig.defaultMaxPathsPerSquash(1L << 29, 2));
     ProxyConfig c = ConfigLoader.parse("limits:\n  maxPathsPerSquash: 5000\n", "x.yaml", Map.of());
     assertEquals(5000L, c.limits().maxPathsPerSquash());
   }

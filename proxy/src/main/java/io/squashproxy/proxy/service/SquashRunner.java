@@ -86,6 +86,13 @@ final class SquashRunner {
     } catch (IOException e) {
       stats.squashFailures.increment();
       throw new CompletionException(e);
+    } catch (OutOfMemoryError e) {
+      // Only when limits.maxPathsPerSquash is set above what the heap holds (the default leaves half the heap to
+      // the rest of the proxy). What the squash held is garbage once this unwinds: the image is served as it is.
+      stats.squashFailures.increment();
+      LOG.warn("not squashing {}@{}: the heap ran out during the squash; lower limits.maxPathsPerSquash or give "
+          + "the proxy more heap (-Xmx)", route.canonicalName(), source.digest());
+      return source;
     } finally {
       stats.squashesInFlight.decrement();
     }

@@ -90,14 +90,13 @@ public final class LayerIndexFiles implements LayerIndexStore {
   }
 
   @Override
-  public void put(LayerIndex index) {
-    byte[] bytes = index.toBytes();
+  public void putStored(Digest layer, byte[] bytes) {
     try {
-      AtomicFiles.write(tmp, path(index.layer()), bytes);
-      sizes.put(index.layer(), (long) bytes.length);
+      AtomicFiles.write(tmp, path(layer), bytes);
+      sizes.put(layer, (long) bytes.length);
     } catch (IOException e) {
       // Only a cost: the next squash of an image on this layer reads it again.
-      LOG.warn("could not keep the layer index of {}: {}", index.layer(), e.getMessage());
+      LOG.warn("could not keep the layer index of {}: {}", layer, e.getMessage());
     }
   }
 

@@ -59,13 +59,4 @@ public final class EntryPaths {
   public static String child(String dir, String name) {
     return dir.isEmpty() ? name : dir + "/" + name;
   }
-
-  /** The exclusive upper bound of the keys under {@code dir} in a sorted map ('/' + 1 is '0'). */
-  public static String descendantsFrom(String dir) {
-    return dir.isEmpty() ? "" : dir + "/";
-  }
-
-  public static String descendantsTo(String dir) {
-    return dir.isEmpty() ? "\uffff" : dir + "0";
-  }
 }

@@ -1,14 +1,13 @@
 package io.squashproxy.core.squash;
 
 import io.squashproxy.core.layer.EntryPaths;
-import io.squashproxy.core.tar.TarEntry;
 import io.squashproxy.core.tar.TarType;
-import java.util.HashSet;
-import java.util.Iterator;
-import java.util.Map;
-import java.util.NavigableMap;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.List;
 import java.util.Set;
-import java.util.TreeMap;
+import java.util.function.BiConsumer;
 
 /**
  * The root file system as layers are applied in order, holding only metadata: which layer and entry
@@ -16,6 +15,9 @@ import java.util.TreeMap;
  * whiteouts and opaque markers hide lower layers only, and a changed type hides everything below the old
  * path. Hard links bind to the inode the target path holds when the link is applied, as {@code link(2)}
  * does, so a link keeps its content when its target path is later replaced or deleted.
+ *
+ * <p>Paths are {@link PathName}s of the tree's own {@link PathTrie}, and a path's node is kept in its {@link
+ * PathName#node}: the tree is the trie (issue #14: a sorted map of path strings was most of a squash's heap).
  */
 final class FsTree {
 
@@ -81,11 +83,21 @@ final class FsTree {
     void hidden(Node node, int byLayer);
   }
 
-  final TreeMap<String, Node> nodes = new TreeMap<>();
+  /** A kept layer's node ({@code node.layer < trackFrom}) that a layer at or above {@link #trackFrom} hid. */
+  record Hidden(PathName path, Node node) {}
+
+  final PathTrie paths = new PathTrie();
   private HideListener hides;
   /** Directories removed, replaced or made opaque in layers at or above {@link #trackFrom}. */
-  final Set<String> resetDirs = new HashSet<>();
+  final Set<PathName> resetDirs = Collections.newSetFromMap(new IdentityHashMap<>());
+  /**
+   * What the squashed layers hid of the file system after the kept ones, in the order hidden: with the tree, all
+   * a partial squash needs of the kept layers' file system (any kept node still in the tree shows), where a copy
+   * of that file system cost a map entry for every kept path.
+   */
+  final List<Hidden> hiddenKept = new ArrayList<>();
   private final int trackFrom;
+  private int size;
 
   FsTree(int trackFrom) {
     this.trackFrom = trackFrom;
@@ -96,10 +108,45 @@ final class FsTree {
     this.hides = listener;
   }
 
-  private void hidden(Node node, int byLayer) {
-    if (hides != null && !node.dir()) {
-      hides.hidden(node, byLayer);
+  /** Paths that hold a node. */
+  int size() {
+    return size;
+  }
+
+  /** The node at {@code path} ({@link EntryPaths#clean cleaned}), or null. */
+  Node get(String path) {
+    PathName p = paths.find(path);
+    return p == null ? null : p.node;
+  }
+
+  /** Every path that holds a node, the root first, each directory before what is in it. */
+  void forEach(BiConsumer<PathName, Node> action) {
+    PathName root = paths.root();
+    if (root.node != null) {
+      action.accept(root, root.node);
     }
+    root.anyBelow(p -> {
+      if (p.node != null) {
+        action.accept(p, p.node);
+      }
+      return false;
+    });
+  }
+
+  /** Sets what {@code path} holds (null: nothing) while applying {@code layer}; returns what it held. */
+  private Node set(PathName path, Node node, int layer) {
+    Node old = path.node;
+    path.node = node;
+    size += (node != null ? 1 : 0) - (old != null ? 1 : 0);
+    if (old != null) {
+      if (old.layer < trackFrom && layer >= trackFrom) {
+        hiddenKept.add(new Hidden(path, old));
+      }
+      if (hides != null && !old.dir()) {
+        hides.hidden(old, layer);
+      }
+    }
+    return old;
   }
 
   static long position(int layer, int ordinal) {
@@ -112,71 +159,65 @@ final class FsTree {
   }
 
   /** Applies {@code .wh.NAME}: deletes NAME and everything under it from lower layers. */
-  void whiteout(String path, int layer) {
-    Node n = nodes.get(path);
+  void whiteout(PathName path, int layer) {
+    Node n = path.node;
     if (n != null && n.layer < layer) {
-      nodes.remove(path);
-      hidden(n, layer);
+      set(path, null, layer);
     }
     removeDescendants(path, layer, layer);
     markReset(path, layer);
   }
 
   /** Applies {@code DIR/.wh..wh..opq}: hides every lower-layer descendant of DIR. */
-  void opaque(String dir, int layer) {
+  void opaque(PathName dir, int layer) {
     removeDescendants(dir, layer, layer);
     markReset(dir, layer);
   }
 
   /**
-   * Applies a member. {@code path} is cleaned.
+   * Applies a member of {@code type} ({@link TarType}) at {@code path}; {@code linkName} is a hard link's target
+   * as the tar names it.
    *
    * @throws IllegalArgumentException naming what is wrong (a hard link to a missing path, a parent that
    *     is not a directory)
    */
-  void add(String path, TarEntry entry, int layer, int ordinal) {
+  void add(PathName path, byte type, String linkName, int layer, int ordinal) {
     checkParents(path);
-    Node existing = nodes.get(path);
-    if (entry.isDirectory()) {
+    Node existing = path.node;
+    if (type == TarType.DIRECTORY) {
       // A dir over a dir replaces metadata and keeps the children; a dir over anything else replaces it.
-      Node replaced = nodes.put(path, new Node(true, layer, ordinal, null));
-      if (replaced != null) {
-        hidden(replaced, layer);
-      }
+      set(path, new Node(true, layer, ordinal, null), layer);
       return;
     }
     Inode inode = null; // the entry makes its own
-    if (entry.type() == TarType.HARDLINK) {
+    if (type == TarType.HARDLINK) {
       String target;
       try {
-        target = EntryPaths.clean(entry.linkName());
+        target = EntryPaths.clean(linkName);
       } catch (IllegalArgumentException e) {
-        throw new IllegalArgumentException("hard link target '" + entry.linkName() + "': " + e.getMessage());
+        throw new IllegalArgumentException("hard link target '" + linkName + "': " + e.getMessage());
       }
-      Node t = nodes.get(target);
+      Node t = get(target);
       if (t == null) {
-        throw new IllegalArgumentException("hard link to '" + entry.linkName() + "', which does not exist");
+        throw new IllegalArgumentException("hard link to '" + linkName + "', which does not exist");
       }
       if (t.dir()) {
-        throw new IllegalArgumentException("hard link to '" + entry.linkName() + "', which is a directory");
+        throw new IllegalArgumentException("hard link to '" + linkName + "', which is a directory");
       }
       inode = t.inode();
     }
     // A directory replaced by a non-directory goes with everything below it; that includes an implicit
     // directory (no node of its own, only descendants), which extractors created on disk all the same.
-    if (existing != null ? existing.dir() : !descendants(nodes, path).isEmpty()) {
+    if (existing != null ? existing.dir() : path.hasNodesBelow()) {
       removeDescendants(path, Integer.MAX_VALUE, layer);
       markReset(path, layer);
     }
-    Node replaced = nodes.put(path, new Node(false, layer, ordinal, inode));
-    if (replaced != null) {
-      hidden(replaced, layer);
-    }
+    set(path, new Node(false, layer, ordinal, inode), layer);
   }
 
-  private void checkParents(String path) {
-    for (String a = EntryPaths.parent(path); a != null && !a.isEmpty(); a = EntryPaths.parent(a)) {
-      Node n = nodes.get(a);
+  private void checkParents(PathName path) {
+    for (PathName a = path.parent; a != null && !a.isRoot(); a = a.parent) {
+      Node n = a.node;
       if (n == null) {
         continue; // an implicit parent; extractors create it
       }
@@ -188,26 +229,18 @@ final class FsTree {
   }
 
   /** Removes descendants (not {@code dir} itself) that come from layers below {@code below}. */
-  private void removeDescendants(String dir, int below, int byLayer) {
-    NavigableMap<String, Node> sub = descendants(nodes, dir);
-    for (Iterator<Map.Entry<String, Node>> it = sub.entrySet().iterator(); it.hasNext(); ) {
-      Node n = it.next().getValue();
-      if (n.layer < below) {
-        it.remove();
-        hidden(n, byLayer);
+  private void removeDescendants(PathName dir, int below, int byLayer) {
+    dir.anyBelow(p -> {
+      if (p.node != null && p.node.layer < below) {
+        set(p, null, byLayer);
       }
-    }
+      return false;
+    });
   }
 
-  private void markReset(String path, int layer) {
+  private void markReset(PathName path, int layer) {
     if (layer >= trackFrom) {
       resetDirs.add(path);
     }
-  }
-
-  static <V> NavigableMap<String, V> descendants(NavigableMap<String, V> map, String dir) {
-    return dir.isEmpty()
-        ? map.tailMap("", false)
-        : map.subMap(EntryPaths.descendantsFrom(dir), true, EntryPaths.descendantsTo(dir), false);
   }
 }

@@ -1,14 +1,13 @@
 package io.squashproxy.core.squash;
 
-import io.squashproxy.core.tar.TarEntry;
 import io.squashproxy.core.tar.TarType;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 
 /**
- * A layer's members as the one-pass squash keeps them for its bottom-up check ({@link OnePassMerge}): cleaned
- * path (the same string the squash's other tables hold), type, a hard link's target, and the source each written
+ * A layer's members as the one-pass squash keeps them for its bottom-up check ({@link OnePassMerge}): path (the
+ * {@link PathName} the squash's other tables hold), type, a hard link's target, and the source each written
  * member was written from. About 9 bytes a member besides the path, where an object per member cost 50
  * (issue #14: the check holds every member of an image).
  */
@@ -17,7 +16,7 @@ final class LayerHeaders {
   static final long NOT_WRITTEN = -1;
 
   private final int layer;
-  private String[] names = new String[16];
+  private PathName[] names = new PathName[16];
   private byte[] types = new byte[16];
   /** The ordinal each member was written from, -1 if it was not: the one pass writes only from its own layer. */
   private int[] sources = new int[16];
@@ -30,7 +29,7 @@ final class LayerHeaders {
   }
 
   /** Adds the next member (ordinal {@link #size()}), not written yet. */
-  void add(String path, byte type, String linkName) {
+  void add(PathName path, byte type, String linkName) {
     if (size == names.length) {
       int n = size + (size >> 1);
       names = Arrays.copyOf(names, n);
@@ -50,15 +49,17 @@ final class LayerHeaders {
     return size;
   }
 
-  String name(int ordinal) {
+  PathName path(int ordinal) {
     return names[ordinal];
   }
 
-  /** The member as a header for {@link Squasher#apply}: the fields the merge rules read. */
-  TarEntry asEntry(int ordinal) {
-    TarEntry e = TarEntry.of(names[ordinal], types[ordinal], 0, 0);
-    String link = links.get(ordinal);
-    return link == null ? e : e.withLinkName(link);
+  byte type(int ordinal) {
+    return types[ordinal];
+  }
+
+  /** A hard link's target as the tar names it; "" for other members. */
+  String linkName(int ordinal) {
+    return links.getOrDefault(ordinal, "");
   }
 
   /** Records that member {@code ordinal} was written, from the entry at position {@code source} of this layer. */

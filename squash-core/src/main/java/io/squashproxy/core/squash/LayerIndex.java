@@ -26,11 +26,15 @@ import java.util.zip.InflaterInputStream;
  * which fixes its bytes; the diff_id it was verified against is part of it.
  *
  * <p>{@link #toBytes()} is a deflated binary form ending in a SHA-256 of what precedes it; {@link
- * #fromBytes} refuses anything that does not check out, so a damaged index is rebuilt, never trusted.
+ * #fromBytes} refuses anything that does not check out, so a damaged index is rebuilt, never trusted. A {@link
+ * Writer} makes that form member by member, without the objects (issue #14: a layer of a million paths).
  */
 public record LayerIndex(Digest layer, Digest diffId, long tarSize, List<Member> members) {
   private static final int MAGIC = 0x53514958; // "SQIX"
-  private static final int VERSION = 1;
+  /** 2: members first, then the tar size and the count, so that a layer is indexed as it streams by. */
+  private static final int VERSION = 2;
+  /** Version 1 (tar size and count before the members) is still read: indexes a proxy kept before. */
+  private static final int VERSION_1 = 1;
 
   /** One tar member's header as the merge rules need it; {@code name} and {@code linkName} as in the tar. */
   public record Member(String name, byte type, long size, String linkName) {
@@ -54,28 +58,66 @@ public record LayerIndex(Digest layer, Digest diffId, long tarSize, List<Member>
   }
 
   public byte[] toBytes() {
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream(64 + members.size() * 48);
-    try (DataOutputStream out = new DataOutputStream(new DeflaterOutputStream(bytes))) {
-      out.writeInt(MAGIC);
-      out.writeInt(VERSION);
-      out.writeUTF(layer.toString());
-      out.writeUTF(diffId.toString());
-      out.writeLong(tarSize);
-      out.writeInt(members.size());
-      for (Member m : members) {
-        writeBytes(out, m.name);
-        out.writeByte(m.type);
-        out.writeLong(m.size);
-        writeBytes(out, m.linkName);
+    Writer out = new Writer(layer, diffId);
+    members.forEach(out::add);
+    return out.finish(tarSize);
+  }
+
+  /** Writes the stored form ({@link #toBytes()}) of a layer's index as its members are read. */
+  public static final class Writer {
+    private final ByteArrayOutputStream bytes = new ByteArrayOutputStream(4096);
+    private final DataOutputStream out = new DataOutputStream(new DeflaterOutputStream(bytes));
+    private int count;
+
+    public Writer(Digest layer, Digest diffId) {
+      try {
+        out.writeInt(MAGIC);
+        out.writeInt(VERSION);
+        out.writeUTF(layer.toString());
+        out.writeUTF(diffId.toString());
+      } catch (IOException e) {
+        throw new UncheckedIOException(e); // in memory: cannot happen
       }
-    } catch (IOException e) {
-      throw new UncheckedIOException(e); // in memory: cannot happen
     }
-    byte[] body = bytes.toByteArray();
-    byte[] sum = sha256(body, body.length);
-    byte[] all = Arrays.copyOf(body, body.length + sum.length);
-    System.arraycopy(sum, 0, all, body.length, sum.length);
-    return all;
+
+    public void add(Member m) {
+      add(m.name, m.type, m.size, m.linkName);
+    }
+
+    /** Adds the next member from its header. */
+    public void add(TarEntry e) {
+      add(e.name(), e.type(), e.size(), e.isHardlink() ? e.linkName() : "");
+    }
+
+    private void add(String name, byte type, long size, String linkName) {
+      try {
+        out.writeByte(1);
+        writeBytes(out, name);
+        out.writeByte(type);
+        out.writeLong(size);
+        writeBytes(out, linkName);
+        count++;
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
+
+    /** The stored form, with the layer's tar size; the writer is done. */
+    public byte[] finish(long tarSize) {
+      try {
+        out.writeByte(0);
+        out.writeLong(tarSize);
+        out.writeInt(count);
+        out.close();
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+      byte[] body = bytes.toByteArray();
+      byte[] sum = sha256(body, body.length);
+      byte[] all = Arrays.copyOf(body, body.length + sum.length);
+      System.arraycopy(sum, 0, all, body.length, sum.length);
+      return all;
+    }
   }
 
   /**
@@ -93,7 +135,8 @@ public record LayerIndex(Digest layer, Digest diffId, long tarSize, List<Member>
     }
     try (DataInputStream in = new DataInputStream(new InflaterInputStream(
         new ByteArrayInputStream(all, 0, bodyLength)))) {
-      if (in.readInt() != MAGIC || in.readInt() != VERSION) {
+      int version = in.readInt() == MAGIC ? in.readInt() : -1;
+      if (version != VERSION && version != VERSION_1) {
         throw new IOException("not a layer index of this version");
       }
       Digest indexed = Digest.parse(in.readUTF());
@@ -101,19 +144,39 @@ public record LayerIndex(Digest layer, Digest diffId, long tarSize, List<Member>
         throw new IOException("layer index is for " + indexed + ", not " + layer);
       }
       Digest diffId = Digest.parse(in.readUTF());
-      long tarSize = in.readLong();
-      int count = in.readInt();
-      if (count < 0) {
-        throw new IOException("layer index has a negative member count");
-      }
-      List<Member> members = new ArrayList<>(Math.min(count, 1 << 16));
-      for (int i = 0; i < count; i++) {
-        members.add(new Member(readBytes(in), in.readByte(), in.readLong(), readBytes(in)));
+      List<Member> members = new ArrayList<>();
+      long tarSize;
+      int count;
+      if (version == VERSION_1) {
+        tarSize = in.readLong();
+        count = in.readInt();
+        if (count < 0) {
+          throw new IOException("layer index has a negative member count");
+        }
+        for (int i = 0; i < count; i++) {
+          members.add(readMember(in));
+        }
+      } else {
+        for (int more; (more = in.readByte()) != 0; ) {
+          if (more != 1) {
+            throw new IOException("layer index is malformed: member marker " + more);
+          }
+          members.add(readMember(in));
+        }
+        tarSize = in.readLong();
+        count = in.readInt();
+        if (count != members.size()) {
+          throw new IOException("layer index says " + count + " members but holds " + members.size());
+        }
       }
       return new LayerIndex(indexed, diffId, tarSize, members);
     } catch (EOFException | IllegalArgumentException e) {
       throw new IOException("layer index is truncated or malformed: " + e.getMessage(), e);
     }
+  }
+
+  private static Member readMember(DataInputStream in) throws IOException {
+    return new Member(readBytes(in), in.readByte(), in.readLong(), readBytes(in));
   }
 
   /** Names are byte strings (one char per byte, see {@link TarEntry}): written as such, not as UTF-8. */

@@ -15,7 +15,13 @@ public interface LayerIndexStore {
 
   Optional<LayerIndex> get(Digest layer);
 
-  void put(LayerIndex index);
+  /** Keeps {@code index}. */
+  default void put(LayerIndex index) {
+    putStored(index.layer(), index.toBytes());
+  }
+
+  /** Keeps the index of {@code layer} in its stored form ({@link LayerIndex#toBytes}, {@link LayerIndex.Writer}). */
+  void putStored(Digest layer, byte[] stored);
 
   /** Keeps nothing: every squash reads its layers. */
   LayerIndexStore NONE = new LayerIndexStore() {
@@ -25,7 +31,7 @@ public interface LayerIndexStore {
     }
 
     @Override
-    public void put(LayerIndex index) {}
+    public void putStored(Digest layer, byte[] stored) {}
   };
 
   /**
@@ -58,8 +64,8 @@ public interface LayerIndexStore {
       }
 
       @Override
-      public void put(LayerIndex index) {
-        lru.put(index.layer(), index.toBytes());
+      public void putStored(Digest layer, byte[] stored) {
+        lru.put(layer, stored);
       }
     };
   }

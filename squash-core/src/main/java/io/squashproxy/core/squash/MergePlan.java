@@ -1,19 +1,17 @@
 package io.squashproxy.core.squash;
 
-import io.squashproxy.core.layer.EntryPaths;
 import io.squashproxy.core.layer.Whiteouts;
 import io.squashproxy.core.squash.FsTree.Inode;
 import io.squashproxy.core.squash.FsTree.Node;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Comparator;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.NavigableMap;
 import java.util.Set;
-import java.util.TreeMap;
+import java.util.TreeSet;
 
 /**
  * Which source entries the squashed layer is made of, and under which names. The output is written in
@@ -25,94 +23,98 @@ final class MergePlan {
   /** What to write when the source entry at a position streams by. */
   sealed interface Emission permits Dir, Content, Link {}
 
-  /** A directory, under its (cleaned) path. */
-  record Dir(String path) implements Emission {}
+  /** A directory, under its path. */
+  record Dir(PathName path) implements Emission {}
 
   /** The entry's content and metadata under {@code path}: the first surviving name of the inode. */
-  record Content(String path, Inode inode) implements Emission {}
+  record Content(PathName path, Inode inode) implements Emission {}
 
   /** A hard link named {@code path} to the inode's first name, carrying the inode's metadata. */
-  record Link(String path, Inode inode, String target) implements Emission {}
+  record Link(PathName path, Inode inode, PathName target) implements Emission {}
 
   /** Emissions by source position ({@link FsTree#position}). */
   final PositionMap<Emission> byPosition = new PositionMap<>();
   /** Inodes some {@link Link} names: only their first name's header is remembered while writing. */
-  final Set<Inode> linkTargets = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+  final Set<Inode> linkTargets = Collections.newSetFromMap(new IdentityHashMap<>());
   /** Whiteout and opaque entry names, sorted, written before everything else (partial squash only). */
   final List<String> whiteouts = new ArrayList<>();
+  /** The paths the emissions name. */
+  final PathTrie paths;
   private final Set<Integer> layersNeeded = new HashSet<>();
+
+  private MergePlan(PathTrie paths) {
+    this.paths = paths;
+  }
 
   boolean needsLayer(int layer) {
     return layersNeeded.contains(layer);
   }
 
   /**
-   * @param tree the file system after every layer
-   * @param lower the file system after the kept layers (empty for a full squash)
-   * @param keep how many layers are kept as they are
+   * @param tree the file system after every layer; for a partial squash made with {@code keep} as its {@code
+   *     trackFrom}, so that it knows what the squashed layers hid of the kept ones
+   * @param keep how many layers are kept as they are (0 for a full squash)
    */
-  static MergePlan build(FsTree tree, NavigableMap<String, Node> lower, int keep) {
-    MergePlan plan = new MergePlan();
-    // The names of each inode: the tree's own entry for the usual single name, a list only for hard links (a
-    // list per path would cost more heap than the tree itself on a million-path image).
+  static MergePlan build(FsTree tree, int keep) {
+    MergePlan plan = new MergePlan(tree.paths);
+    // The names of each inode: the path itself for the usual single name, a list only for hard links (a list
+    // per path would cost more heap than the tree itself on a million-path image).
     Map<Inode, Object> members = new IdentityHashMap<>();
-    for (Map.Entry<String, Node> e : tree.nodes.entrySet()) {
-      Node node = e.getValue();
+    tree.forEach((path, node) -> {
       if (node.dir()) {
         if (node.layer() >= keep) {
-          plan.put(node.position(), new Dir(e.getKey()));
+          plan.put(node.position(), new Dir(path));
         }
       } else {
-        members.merge(node.inode(), e, MergePlan::addName);
+        members.merge(node.inode(), path, MergePlan::addName);
       }
-    }
+    });
     for (Map.Entry<Inode, Object> group : members.entrySet()) {
       Inode inode = group.getKey();
-      List<Map.Entry<String, Node>> names = names(group.getValue());
-      if (names.stream().allMatch(e -> e.getValue().layer() < keep)) {
+      List<PathName> names = names(group.getValue());
+      if (names.stream().allMatch(p -> p.node.layer() < keep)) {
         continue; // unchanged since the kept layers
       }
       // A hard link made in the squashed layers to a file of a kept layer: clients refuse a link whose
       // target is not earlier in the same tar, so the kept names of the inode are written again (same
       // content and metadata) and the link points at one of them; the names stay one file.
-      names.sort(Comparator.comparingLong(e -> e.getValue().position()));
-      Map.Entry<String, Node> primary = names.get(0);
-      for (Map.Entry<String, Node> e : names) {
-        if (e.getValue().position() == inode.position()) {
-          primary = e; // the original name survives: keep content where it was
+      names.sort(Comparator.comparingLong(p -> p.node.position()));
+      PathName primary = names.get(0);
+      for (PathName p : names) {
+        if (p.node.position() == inode.position()) {
+          primary = p; // the original name survives: keep content where it was
         }
       }
-      plan.put(inode.position(), new Content(primary.getKey(), inode));
-      for (Map.Entry<String, Node> e : names) {
-        if (e != primary) {
-          plan.put(e.getValue().position(), new Link(e.getKey(), inode, primary.getKey()));
+      plan.put(inode.position(), new Content(primary, inode));
+      for (PathName p : names) {
+        if (p != primary) {
+          plan.put(p.node.position(), new Link(p, inode, primary));
           plan.linkTargets.add(inode);
         }
       }
     }
-    if (!lower.isEmpty()) {
-      plan.planWhiteouts(tree, lower);
+    if (!tree.hiddenKept.isEmpty()) {
+      plan.planWhiteouts(tree, keep);
     }
     return plan;
   }
 
   @SuppressWarnings("unchecked")
   private static Object addName(Object names, Object another) {
-    List<Map.Entry<String, Node>> list;
+    List<PathName> list;
     if (names instanceof List<?> l) {
-      list = (List<Map.Entry<String, Node>>) l;
+      list = (List<PathName>) l;
     } else {
       list = new ArrayList<>(2);
-      list.add((Map.Entry<String, Node>) names);
+      list.add((PathName) names);
     }
-    list.add((Map.Entry<String, Node>) another);
+    list.add((PathName) another);
     return list;
   }
 
   @SuppressWarnings("unchecked")
-  private static List<Map.Entry<String, Node>> names(Object names) {
-    return names instanceof List<?> l ? (List<Map.Entry<String, Node>>) l
-        : new ArrayList<>(List.of((Map.Entry<String, Node>) names));
+  private static List<PathName> names(Object names) {
+    return names instanceof List<?> l ? (List<PathName>) l : new ArrayList<>(List.of((PathName) names));
   }
 
   private void put(long position, Emission emission) {
@@ -127,22 +129,34 @@ final class MergePlan {
    * Whiteouts for the paths of the kept layers that the squashed layers hide. A directory the squashed
    * layers reset (opaque marker, or deleted and made again) whose every lower descendant is hidden gets
    * one opaque marker; other hidden paths get one whiteout at the topmost hidden name.
+   *
+   * <p>Only the kept layers' nodes the squashed layers hid ({@link FsTree#hiddenKept}) are looked at: a kept
+   * node still in the tree is unchanged and needs no whiteout. They are taken a directory before what is in it
+   * (by depth), so that a whiteout or opaque marker above a path is decided before the path.
    */
-  private void planWhiteouts(FsTree tree, NavigableMap<String, Node> lower) {
-    TreeMap<String, Node> fin = tree.nodes;
-    Set<String> hiddenRoots = new HashSet<>();
-    Map<String, Boolean> opaqueDirs = new HashMap<>();
-    TreeMap<String, Boolean> names = new TreeMap<>();
-    for (Map.Entry<String, Node> e : lower.entrySet()) {
-      String path = e.getKey();
-      if (path.isEmpty()) {
+  private void planWhiteouts(FsTree tree, int keep) {
+    List<FsTree.Hidden> hidden = new ArrayList<>(tree.hiddenKept);
+    int[] depths = new int[hidden.size()];
+    Integer[] order = new Integer[hidden.size()];
+    for (int i = 0; i < order.length; i++) {
+      order[i] = i;
+      depths[i] = hidden.get(i).path().depth();
+    }
+    java.util.Arrays.sort(order, Comparator.comparingInt(i -> depths[i]));
+    Set<PathName> hiddenRoots = Collections.newSetFromMap(new IdentityHashMap<>());
+    Map<PathName, Boolean> opaqueDirs = new IdentityHashMap<>();
+    Map<PathName, Boolean> hasNodesBelow = new IdentityHashMap<>();
+    TreeSet<String> names = new TreeSet<>();
+    for (int i : order) {
+      PathName path = hidden.get(i).path();
+      if (path.isRoot()) {
         continue;
       }
-      Node now = fin.get(path);
-      String target;
+      Node now = path.node;
+      PathName target;
       if (now != null) {
-        if (!now.dir() || e.getValue().dir()) {
-          continue; // unchanged, or replaced by an entry of the squashed layer
+        if (!now.dir() || hidden.get(i).node().dir()) {
+          continue; // replaced by an entry of the squashed layer
         }
         // A directory of the squashed layers where a kept layer has a file or symlink. The squashed layer
         // writes entries in source order: the directory's entry where it was last declared, a hard link's
@@ -153,27 +167,28 @@ final class MergePlan {
       } else {
         // Hide the topmost name that no longer exists at all; an implicit parent (no entry of its own,
         // only children) is gone once its last child is, and must be whited out itself.
-        target = topmostGone(path, fin);
+        target = topmostGone(path, hasNodesBelow);
       }
-      if (coveredByAncestor(target, fin, hiddenRoots, opaqueDirs) || hiddenRoots.contains(target)) {
+      if (coveredByAncestor(target, hiddenRoots, opaqueDirs) || hiddenRoots.contains(target)) {
         continue;
       }
-      String parent = EntryPaths.parent(target);
-      boolean opaque = opaqueDirs.computeIfAbsent(parent, d -> qualifiesForOpaque(d, tree, lower));
+      PathName parent = target.parent;
+      boolean opaque = opaqueDirs.computeIfAbsent(parent, d -> qualifiesForOpaque(d, tree, keep));
       if (opaque) {
-        names.put(Whiteouts.opaqueFor(parent), true);
+        names.add(Whiteouts.opaqueFor(parent.toString()));
       } else {
-        names.put(Whiteouts.whiteoutFor(target), true);
+        names.add(Whiteouts.whiteoutFor(target.toString()));
         hiddenRoots.add(target);
       }
     }
-    whiteouts.addAll(names.keySet());
+    whiteouts.addAll(names);
   }
 
-  private static String topmostGone(String path, TreeMap<String, Node> fin) {
-    String target = path;
-    for (String a = EntryPaths.parent(path); a != null && !a.isEmpty(); a = EntryPaths.parent(a)) {
-      if (fin.containsKey(a) || !FsTree.descendants(fin, a).isEmpty()) {
+  /** @param hasNodesBelow what {@link PathName#hasNodesBelow} said of each path asked before */
+  private static PathName topmostGone(PathName path, Map<PathName, Boolean> hasNodesBelow) {
+    PathName target = path;
+    for (PathName a = path.parent; a != null && !a.isRoot(); a = a.parent) {
+      if (a.node != null || hasNodesBelow.computeIfAbsent(a, PathName::hasNodesBelow)) {
         break;
       }
       target = a;
@@ -181,16 +196,16 @@ final class MergePlan {
     return target;
   }
 
-  private static boolean coveredByAncestor(String path, TreeMap<String, Node> fin, Set<String> hiddenRoots,
-      Map<String, Boolean> opaqueDirs) {
-    for (String a = EntryPaths.parent(path); a != null; a = EntryPaths.parent(a)) {
+  private static boolean coveredByAncestor(PathName path, Set<PathName> hiddenRoots,
+      Map<PathName, Boolean> opaqueDirs) {
+    for (PathName a = path.parent; a != null; a = a.parent) {
       if (hiddenRoots.contains(a) || Boolean.TRUE.equals(opaqueDirs.get(a))) {
         return true;
       }
-      if (a.isEmpty()) {
+      if (a.isRoot()) {
         return false;
       }
-      Node n = fin.get(a);
+      Node n = a.node;
       if (n != null && !n.dir()) {
         return true; // a non-directory now stands where the parent was
       }
@@ -198,21 +213,17 @@ final class MergePlan {
     return false;
   }
 
-  private static boolean qualifiesForOpaque(String dir, FsTree tree, NavigableMap<String, Node> lower) {
+  private static boolean qualifiesForOpaque(PathName dir, FsTree tree, int keep) {
     if (!tree.resetDirs.contains(dir)) {
       return false;
     }
-    if (!dir.isEmpty()) {
-      Node n = tree.nodes.get(dir);
+    if (!dir.isRoot()) {
+      Node n = dir.node;
       if (n != null && !n.dir()) {
         return false;
       }
     }
-    for (Map.Entry<String, Node> e : FsTree.descendants(lower, dir).entrySet()) {
-      if (tree.nodes.get(e.getKey()) == e.getValue()) {
-        return false; // a lower descendant still shows: an opaque marker would hide it
-      }
-    }
-    return true;
+    // A kept layer's node still in the tree is one of the kept file system's: an opaque marker would hide it.
+    return !dir.anyBelow(p -> p.node != null && p.node.layer() < keep);
   }
 }

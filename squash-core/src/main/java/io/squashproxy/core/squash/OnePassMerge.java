@@ -6,7 +6,6 @@ import io.squashproxy.core.digest.VerifyingInputStream;
 import io.squashproxy.core.image.Descriptor;
 import io.squashproxy.core.layer.Compression;
 import io.squashproxy.core.layer.CompressionPool;
-import io.squashproxy.core.layer.EntryPaths;
 import io.squashproxy.core.layer.Whiteouts;
 import io.squashproxy.core.tar.TarEntry;
 import io.squashproxy.core.tar.TarReader;
@@ -18,9 +17,7 @@ import java.io.OutputStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * A full squash in one pass: the layers are read from the top down, and each entry is written to the squashed
@@ -52,10 +49,6 @@ final class OnePassMerge {
     }
   }
 
-  /** A member written with content (or the file a hard link shares), under {@code header.name()}. */
-  private record Written(TarEntry header, long position) {}
-
-  private static final Written HIDDEN = new Written(null, -1);
 
   private final List<Descriptor> layers;
   private final List<Digest> diffIds;
@@ -65,10 +58,12 @@ final class OnePassMerge {
   /** Members read so far, over all layers: what the heap holds grows with it. */
   private long paths;
 
+  /** Every member's path, and at the end what each holds after all layers. */
+  private final FsTree tree = new FsTree(0);
   /** Paths an upper layer gave an entry or whited out. */
-  private final PathTable defined = PathTable.set();
+  private final PathSet defined = new PathSet();
   /** Paths below which an upper layer hides everything lower (whiteout, non-directory, opaque marker). */
-  private final PathTable cleared = PathTable.set();
+  private final PathSet cleared = new PathSet();
   /**
    * Each layer's members, and for each written one its source: its entry's position, for a hard link the
    * position of its file's entry.
@@ -110,12 +105,12 @@ final class OnePassMerge {
     LayerHeaders seen = new LayerHeaders(index);
     members.set(index, seen);
     // Paths written from this layer: a second one is a path twice in the layer (upper layers' paths are hidden).
-    PathTable recorded = PathTable.set();
+    PathSet recorded = new PathSet();
     // This layer's effects on the layers below; they do not apply to its own entries.
-    List<String> defines = new ArrayList<>();
-    List<String> clears = new ArrayList<>();
+    List<PathName> defines = new ArrayList<>();
+    List<PathName> clears = new ArrayList<>();
     // What each path of this layer holds so far, for hard links to it later in the layer.
-    Map<String, Written> files = new HashMap<>();
+    LayerFiles files = new LayerFiles();
     String current = null;
     try (InputStream tar = Squasher.openVerified(layer, diffIds.get(index), blobs)) {
       LimitedTee tee = new LimitedTee(tar, OutputStream.nullOutputStream(), budget);
@@ -124,19 +119,19 @@ final class OnePassMerge {
       for (TarEntry e = reader.next(); e != null; e = reader.next(), ordinal++) {
         current = e.name();
         pathLimit.check(++paths, index, layer);
-        String path = Squasher.cleanEntryName(e.name());
+        String clean = Squasher.cleanEntryName(e.name()); // written as it is: not built again from the trie
+        PathName path = tree.paths.intern(clean);
         seen.add(path, e.type(), e.linkName());
-        String base = EntryPaths.baseName(path);
-        String parent = EntryPaths.parent(path);
+        String base = path.name;
         if (Whiteouts.isOpaque(base)) {
-          clears.add(parent);
+          clears.add(path.parent);
           continue;
         }
         if (Whiteouts.isMeta(base)) {
           continue;
         }
         if (Whiteouts.isWhiteout(base)) {
-          String deleted = Squasher.whitedOut(parent, base);
+          PathName deleted = Squasher.whitedOut(tree.paths, path);
           defines.add(deleted);
           clears.add(deleted);
           continue;
@@ -147,36 +142,37 @@ final class OnePassMerge {
         if (e.isDirectory()) {
           files.remove(path);
           if (visible) {
-            out.putEntry(e.withName(path.isEmpty() ? "./" : path + "/"));
+            out.putEntry(e.withName(path.isRoot() ? "./" : clean + "/"));
             record(recorded, seen, ordinal, path, position);
           }
           continue;
         }
         clears.add(path);
         if (e.type() == TarType.HARDLINK) {
-          Written target = files.get(Squasher.cleanLinkTarget(e.linkName()));
+          PathName linked = tree.paths.find(Squasher.cleanLinkTarget(e.linkName()));
+          LayerFiles.File target = linked == null ? null : files.get(linked);
           if (visible) {
-            if (target == null || target == HIDDEN) {
+            if (target == null || target == LayerFiles.HIDDEN) {
               throw new NotInOnePass("hard link '" + path + "' in layer " + index + " to a file "
                   + (target == null ? "of a lower layer" : "an upper layer removed"));
             }
-            out.putEntry(target.header.asHardlink(path, target.header.name()));
-            record(recorded, seen, ordinal, path, target.position);
+            out.putEntry(target.header().asHardlink(clean, target.name().toString()));
+            record(recorded, seen, ordinal, path, target.position());
           }
-          files.put(path, target == null ? HIDDEN : target);
+          files.put(path, target == null ? LayerFiles.HIDDEN : target);
           continue;
         }
         if (!visible) {
-          files.put(path, HIDDEN);
+          files.put(path, LayerFiles.HIDDEN);
           continue;
         }
-        TarEntry header = e.withName(path);
+        TarEntry header = e.withName(clean);
         out.putEntry(header);
         if (header.isRegular()) {
           out.copyContent(reader.content());
         }
         record(recorded, seen, ordinal, path, position);
-        files.put(path, new Written(header, position));
+        files.put(path, new LayerFiles.File(path, header, position));
       }
       current = null;
       tee.transferTo(OutputStream.nullOutputStream()); // trailing zero blocks also count for diff_id
@@ -191,18 +187,18 @@ final class OnePassMerge {
     }
   }
 
-  private void record(PathTable recorded, LayerHeaders layer, int ordinal, String path, long source) {
+  private void record(PathSet recorded, LayerHeaders layer, int ordinal, PathName path, long source) {
     if (!recorded.add(path)) {
       throw new NotInOnePass("'" + path + "' appears twice in one layer");
     }
     layer.written(ordinal, source);
   }
 
-  private boolean hidden(String path) {
+  private boolean hidden(PathName path) {
     if (defined.contains(path)) {
       return true;
     }
-    for (String a = EntryPaths.parent(path); a != null; a = EntryPaths.parent(a)) {
+    for (PathName a = path.parent; a != null; a = a.parent) {
       if (cleared.contains(a)) {
         return true;
       }
@@ -221,31 +217,30 @@ final class OnePassMerge {
     // The upper layers' effects are done with: free them before the tree is built (the peak).
     defined.clear();
     cleared.clear();
-    FsTree tree = new FsTree(0);
     for (int i = 0; i < layers.size(); i++) {
-      String current = null;
+      PathName current = null;
       try {
         LayerHeaders layerMembers = members.get(i);
         for (int ordinal = 0; ordinal < layerMembers.size(); ordinal++) {
-          current = layerMembers.name(ordinal);
-          Squasher.apply(tree, layerMembers.asEntry(ordinal), i, ordinal);
+          current = layerMembers.path(ordinal);
+          Squasher.apply(tree, current, layerMembers.type(ordinal), layerMembers.linkName(ordinal), i, ordinal);
         }
       } catch (RuntimeException e) {
-        throw Squasher.layerFailure(i, layers.get(i), current, e);
+        throw Squasher.layerFailure(i, layers.get(i), current == null ? null : current.toString(), e);
       }
     }
     // What was written is a map from path to source (no path twice: refused as it happened); it must be the
     // tree's. Every written path is in the tree with its source, and as many as the tree has: then they are equal.
     long matched = 0;
-    String extra = null;
+    PathName extra = null;
     for (LayerHeaders layerMembers : members) {
       for (int ordinal = 0; ordinal < layerMembers.size(); ordinal++) {
         long wrote = layerMembers.source(ordinal);
         if (wrote == LayerHeaders.NOT_WRITTEN) {
           continue;
         }
-        String path = layerMembers.name(ordinal);
-        FsTree.Node node = tree.nodes.get(path);
+        PathName path = layerMembers.path(ordinal);
+        FsTree.Node node = path.node;
         if (node == null) {
           extra = extra != null ? extra : path;
         } else if (wrote != (node.dir() ? node.position() : node.inode().position())) {
@@ -255,20 +250,20 @@ final class OnePassMerge {
         }
       }
     }
-    if (matched < tree.nodes.size()) {
-      PathTable wrote = PathTable.set();
+    if (matched < tree.size()) {
+      PathSet wrote = new PathSet();
       for (LayerHeaders layerMembers : members) {
         for (int ordinal = 0; ordinal < layerMembers.size(); ordinal++) {
           if (layerMembers.source(ordinal) != LayerHeaders.NOT_WRITTEN) {
-            wrote.add(layerMembers.name(ordinal));
+            wrote.add(layerMembers.path(ordinal));
           }
         }
       }
-      for (String path : tree.nodes.keySet()) {
+      tree.forEach((path, node) -> {
         if (!wrote.contains(path)) {
           throw new NotInOnePass("'" + path + "' comes from another entry than in layer order");
         }
-      }
+      });
     }
     if (extra != null) {
       throw new NotInOnePass("'" + extra + "' was written but does not survive in layer order");

@@ -1,36 +1,16 @@
 package io.squashproxy.core.squash;
 
-import java.util.Arrays;
-import java.util.function.Consumer;
-
 /**
- * A set of paths, or a map from path to a {@code long}, in open addressing: about 12 bytes a path as a set and
- * 24 as a map, where a {@link java.util.HashMap} spends 40 to 56 (an entry object and a boxed value each). The
- * squash keeps several such tables of every path of an image (issue #14: a million paths must fit in a modest
- * heap). No removal: the squash only ever adds, looks up and clears.
+ * A set of {@link PathName}s (by identity) in open addressing: about 8 bytes a path, where a {@link
+ * java.util.HashSet} spends 40 (a node each). The one-pass squash keeps several such sets over every path of an
+ * image (issue #14). No removal: the squash only ever adds, looks up and clears.
  */
-final class PathTable {
-  /** What {@link #get} returns for an absent path. */
-  static final long ABSENT = Long.MIN_VALUE;
-
-  private final boolean withValues;
-  private String[] keys;
-  private long[] values;
+final class PathSet {
+  private PathName[] keys;
   private int size;
 
-  private PathTable(boolean withValues) {
-    this.withValues = withValues;
+  PathSet() {
     clear();
-  }
-
-  /** A set: {@link #add}, {@link #contains}. */
-  static PathTable set() {
-    return new PathTable(false);
-  }
-
-  /** A map to longs: {@link #put}, {@link #get}. */
-  static PathTable map() {
-    return new PathTable(true);
   }
 
   int size() {
@@ -38,67 +18,34 @@ final class PathTable {
   }
 
   void clear() {
-    keys = new String[16];
-    values = withValues ? new long[16] : null;
+    keys = new PathName[16];
     size = 0;
   }
 
   /** Adds {@code path}; true when it was not there. */
-  boolean add(String path) {
+  boolean add(PathName path) {
     int slot = slot(path);
     if (keys[slot] != null) {
       return false;
     }
-    insert(slot, path, 0);
-    return true;
-  }
-
-  boolean contains(String path) {
-    return keys[slot(path)] != null;
-  }
-
-  /** Maps {@code path} to {@code value}; returns the previous value or {@link #ABSENT}. */
-  long put(String path, long value) {
-    int slot = slot(path);
-    if (keys[slot] != null) {
-      long previous = values[slot];
-      values[slot] = value;
-      return previous;
-    }
-    insert(slot, path, value);
-    return ABSENT;
-  }
-
-  long get(String path) {
-    int slot = slot(path);
-    return keys[slot] == null ? ABSENT : values[slot];
-  }
-
-  void forEach(Consumer<String> action) {
-    for (String k : keys) {
-      if (k != null) {
-        action.accept(k);
-      }
-    }
-  }
-
-  private void insert(int slot, String path, long value) {
     keys[slot] = path;
-    if (withValues) {
-      values[slot] = value;
-    }
-    // Grown at 3/4 full: probes stay short, and the tables stay at 1.33 to 2.67 slots a path.
+    // Grown at 3/4 full: probes stay short, and the table stays at 1.33 to 2.67 slots a path.
     if (++size * 4 > keys.length * 3) {
       grow();
     }
+    return true;
   }
 
-  private int slot(String path) {
+  boolean contains(PathName path) {
+    return keys[slot(path)] != null;
+  }
+
+  private int slot(PathName path) {
     int mask = keys.length - 1;
-    int h = path.hashCode();
+    int h = System.identityHashCode(path) * 0x9E3779B9;
     int i = (h ^ (h >>> 16)) & mask;
-    for (String k; (k = keys[i]) != null; i = (i + 1) & mask) {
-      if (k.equals(path)) {
+    for (PathName k; (k = keys[i]) != null; i = (i + 1) & mask) {
+      if (k == path) {
         return i;
       }
     }
@@ -106,19 +53,12 @@ final class PathTable {
   }
 
   private void grow() {
-    String[] oldKeys = keys;
-    long[] oldValues = values;
-    keys = new String[oldKeys.length * 2];
-    values = withValues ? new long[keys.length] : null;
-    for (int j = 0; j < oldKeys.length; j++) {
-      if (oldKeys[j] != null) {
-        int slot = slot(oldKeys[j]);
-        keys[slot] = oldKeys[j];
-        if (withValues) {
-          values[slot] = oldValues[j];
-        }
+    PathName[] old = keys;
+    keys = new PathName[old.length * 2];
+    for (PathName k : old) {
+      if (k != null) {
+        keys[slot(k)] = k;
       }
     }
-    Arrays.fill(oldKeys, null);
   }
 }

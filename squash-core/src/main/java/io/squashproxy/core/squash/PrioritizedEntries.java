@@ -2,7 +2,8 @@ package io.squashproxy.core.squash;
 
 import io.squashproxy.core.layer.EntryPaths;
 import java.util.ArrayList;
-import java.util.HashMap;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -20,10 +21,10 @@ final class PrioritizedEntries {
 
   /** The positions ({@link FsTree#position}) of the plan's entries to write first. */
   static Set<Long> positions(MergePlan plan, List<String> paths) {
-    Map<String, Long> byPath = new HashMap<>();
-    Map<String, String> linkTargets = new HashMap<>();
+    Map<PathName, Long> byPath = new IdentityHashMap<>();
+    Map<PathName, PathName> linkTargets = new IdentityHashMap<>();
     plan.byPosition.forEach((position, emission) -> {
-      String path;
+      PathName path;
       if (emission instanceof MergePlan.Dir d) {
         path = d.path();
       } else if (emission instanceof MergePlan.Content c) {
@@ -36,25 +37,31 @@ final class PrioritizedEntries {
       byPath.put(path, position);
     });
     Set<Long> out = new HashSet<>();
-    Set<String> done = new HashSet<>();
+    Set<PathName> done = Collections.newSetFromMap(new IdentityHashMap<>());
     for (String p : paths) {
-      add(clean(p), byPath, linkTargets, out, done);
+      // A path no layer has: its parents that some layer has still come first, as with Go's estargz.
+      String clean = clean(p);
+      PathName found = plan.paths.find(clean);
+      for (String a = clean; found == null && a != null; a = EntryPaths.parent(a)) {
+        found = plan.paths.find(a);
+      }
+      add(found, byPath, linkTargets, out, done);
     }
     return out;
   }
 
-  private static void add(String path, Map<String, Long> byPath, Map<String, String> linkTargets, Set<Long> out,
-      Set<String> done) {
-    List<String> chain = new ArrayList<>();
-    for (String a = path; a != null; a = EntryPaths.parent(a)) {
+  private static void add(PathName path, Map<PathName, Long> byPath, Map<PathName, PathName> linkTargets,
+      Set<Long> out, Set<PathName> done) {
+    List<PathName> chain = new ArrayList<>();
+    for (PathName a = path; a != null; a = a.parent) {
       chain.add(a);
     }
     for (int i = chain.size() - 1; i >= 0; i--) {
-      String a = chain.get(i);
+      PathName a = chain.get(i);
       if (!done.add(a)) {
         continue;
       }
-      String target = linkTargets.get(a);
+      PathName target = linkTargets.get(a);
       if (target != null) {
         add(target, byPath, linkTargets, out, done);
       }

@@ -296,29 +296,32 @@ public final class Squasher {
   }
 
   static void apply(FsTree tree, TarEntry e, int layer, int ordinal) {
-    String path = cleanEntryName(e.name());
-    String base = EntryPaths.baseName(path);
-    String parent = EntryPaths.parent(path);
+    apply(tree, tree.paths.intern(cleanEntryName(e.name())), e.type(), e.linkName(), layer, ordinal);
+  }
+
+  /** Applies a member already read: its cleaned path in the tree's trie, its type and hard link target. */
+  static void apply(FsTree tree, PathName path, byte type, String linkName, int layer, int ordinal) {
+    String base = path.name;
     if (Whiteouts.isOpaque(base)) {
-      tree.opaque(parent, layer);
+      tree.opaque(path.parent, layer);
     } else if (Whiteouts.isMeta(base)) {
       // AUFS bookkeeping: no file-system meaning
     } else if (Whiteouts.isWhiteout(base)) {
-      tree.whiteout(whitedOut(parent, base), layer);
-    } else if (path.isEmpty() && !e.isDirectory()) {
+      tree.whiteout(whitedOut(tree.paths, path), layer);
+    } else if (path.isRoot() && type != io.squashproxy.core.tar.TarType.DIRECTORY) {
       throw new IllegalArgumentException("the root must be a directory");
     } else {
-      tree.add(path, e, layer, ordinal);
+      tree.add(path, type, linkName, layer, ordinal);
     }
   }
 
-  /** The path a whiteout named {@code base} in {@code parent} deletes; {@code .} and {@code ..} are refused. */
-  static String whitedOut(String parent, String base) {
-    String deleted = Whiteouts.deletedName(base);
+  /** The path the whiteout {@code marker} deletes; {@code .} and {@code ..} are refused. */
+  static PathName whitedOut(PathTrie paths, PathName marker) {
+    String deleted = Whiteouts.deletedName(marker.name);
     if (deleted.equals(".") || deleted.equals("..")) {
       throw new IllegalArgumentException("whiteout of '" + deleted + "' is not allowed");
     }
-    return EntryPaths.child(parent, deleted);
+    return paths.child(marker.parent, deleted);
   }
 
   /** A member's name made relative and normalised; unsafe names are refused with what is wrong. */

@@ -7,7 +7,6 @@ import io.squashproxy.core.image.Descriptor;
 import io.squashproxy.core.layer.Compression;
 import io.squashproxy.core.layer.CompressionPool;
 import io.squashproxy.core.squash.FsTree.Inode;
-import io.squashproxy.core.squash.FsTree.Node;
 import io.squashproxy.core.tar.TarEntry;
 import io.squashproxy.core.tar.TarReader;
 import io.squashproxy.core.tar.TarType;
@@ -25,8 +24,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.NavigableMap;
-import java.util.TreeMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
@@ -82,12 +79,8 @@ final class TwoPassMerge {
             spoolPath(tmp, index), options.maxUncompressedBytes())));
       }
       FsTree tree = new FsTree(keep);
-      NavigableMap<String, Node> lower = Collections.emptyNavigableMap();
       long budget = options.maxUncompressedBytes();
       for (int i = 0; i < total; i++) {
-        if (i == keep && keep > 0) {
-          lower = new TreeMap<>(tree.nodes);
-        }
         if (i < keep) {
           // A kept layer's headers only: from its index (a shared base is read once for all its images).
           LayerIndex index = known != null ? known.get(i)
@@ -107,7 +100,7 @@ final class TwoPassMerge {
         budget -= tarSizes[i];
         listener.layerRead(i, total, layers.get(i), tarSizes[i]);
       }
-      MergePlan plan = MergePlan.build(tree, lower, keep);
+      MergePlan plan = MergePlan.build(tree, keep);
       return writeLayer(plan, keep, tmp, options, layerFile);
     } finally {
       SpoolThreads.stop(spoolers);
@@ -169,19 +162,20 @@ final class TwoPassMerge {
       LimitedTee tee = new LimitedTee(in, LimitedTee.NO_COPY, budget);
       TarReader reader = new TarReader(tee);
       int ordinal = 0;
-      List<LayerIndex.Member> members = new ArrayList<>();
+      // Written in its stored form as it is read: the members of a large layer as objects were the peak of the heap.
+      LayerIndex.Writer stored = new LayerIndex.Writer(layer.digest(), diffId);
       try {
         for (TarEntry e = reader.next(); e != null; e = reader.next(), ordinal++) {
           current = e.name();
           pathLimit.check(++paths, index, layer);
           Squasher.apply(tree, e, index, ordinal);
-          members.add(LayerIndex.Member.of(e));
+          stored.add(e);
         }
         current = null;
         tee.transferTo(OutputStream.nullOutputStream());
         if (failure == null) {
           // Verified by the spooler (blob digest, size, diff_id): a later image on this layer need not read it.
-          indexes.put(new LayerIndex(layer.digest(), diffId, tee.count, members));
+          indexes.putStored(layer.digest(), stored.finish(tee.count));
         }
       } catch (java.io.EOFException e) {
         if (failure == null) {
@@ -251,9 +245,9 @@ final class TwoPassMerge {
   private static void emit(TarWriter out, MergePlan.Emission emission, TarEntry e, TarReader reader,
       MergePlan plan, Map<Inode, TarEntry> firstNames) throws IOException {
     if (emission instanceof MergePlan.Dir d) {
-      out.putEntry(e.withName(d.path().isEmpty() ? "./" : d.path() + "/"));
+      out.putEntry(e.withName(d.path().isRoot() ? "./" : d.path() + "/"));
     } else if (emission instanceof MergePlan.Content c) {
-      TarEntry header = e.withName(c.path());
+      TarEntry header = e.withName(c.path().toString());
       if (header.isHardlink()) {
         throw new IllegalStateException("content source is a hard link: " + e);
       }
@@ -269,7 +263,7 @@ final class TwoPassMerge {
       if (first == null) {
         throw new IllegalStateException("hard link " + l.path() + " precedes its target " + l.target());
       }
-      out.putEntry(first.asHardlink(l.path(), l.target()));
+      out.putEntry(first.asHardlink(l.path().toString(), l.target().toString()));
     }
   }
 

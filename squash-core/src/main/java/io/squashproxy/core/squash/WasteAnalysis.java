@@ -3,7 +3,6 @@ package io.squashproxy.core.squash;
 import io.squashproxy.core.image.Descriptor;
 import io.squashproxy.core.layer.EntryPaths;
 import io.squashproxy.core.layer.Whiteouts;
-import io.squashproxy.core.squash.FsTree.Node;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -12,7 +11,6 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.NavigableMap;
 import java.util.PriorityQueue;
 import java.util.Set;
 import java.util.TreeMap;
@@ -75,13 +73,13 @@ public final class WasteAnalysis {
     Map<Long, Integer> hiddenBy = new HashMap<>();
     FsTree tree = new FsTree(0);
     tree.onHidden((node, by) -> hiddenBy.put(node.inode().position(), by));
-    replay(tree, layers, indexes, layers.size(), 0);
+    replay(tree, layers, indexes, layers.size());
     Set<Long> live = new HashSet<>();
-    for (Node n : tree.nodes.values()) {
+    tree.forEach((path, n) -> {
       if (!n.dir()) {
         live.add(n.inode().position());
       }
-    }
+    });
     List<LayerWaste> perLayer = new ArrayList<>();
     PriorityQueue<WastedFile> top = new PriorityQueue<>(Comparator.comparingLong(WastedFile::size));
     for (int i = 0; i < layers.size(); i++) {
@@ -123,20 +121,11 @@ public final class WasteAnalysis {
     return Whiteouts.isWhiteout(base) || Whiteouts.isOpaque(base) || Whiteouts.isMeta(base);
   }
 
-  /**
-   * Applies the first {@code upTo} layers' indexes to {@code tree}; returns a copy of the nodes after the first
-   * {@code keep} layers (the kept layers of a partial squash), empty for {@code keep} 0.
-   */
-  static NavigableMap<String, Node> replay(FsTree tree, List<Descriptor> layers, List<LayerIndex> indexes,
-      int upTo, int keep) throws IOException {
-    NavigableMap<String, Node> lower = Collections.emptyNavigableMap();
+  /** Applies the first {@code upTo} layers' indexes to {@code tree}. */
+  static void replay(FsTree tree, List<Descriptor> layers, List<LayerIndex> indexes, int upTo) throws IOException {
     for (int i = 0; i < upTo; i++) {
-      if (keep > 0 && i == keep) {
-        lower = new TreeMap<>(tree.nodes);
-      }
       apply(tree, i, layers.get(i), indexes.get(i));
     }
-    return lower;
   }
 
   /** Applies one layer's index as reading its tar would; errors name the layer and entry. */
@@ -200,8 +189,8 @@ public final class WasteAnalysis {
       return new Outcome(total, total, contentBytes(), tarBytes());
     }
     FsTree tree = new FsTree(keep);
-    NavigableMap<String, Node> lower = replay(tree, layers, indexes, total, keep);
-    MergePlan plan = MergePlan.build(tree, lower, keep);
+    replay(tree, layers, indexes, total);
+    MergePlan plan = MergePlan.build(tree, keep);
     long content = 0;
     long tarKept = 0;
     for (int i = 0; i < keep; i++) {

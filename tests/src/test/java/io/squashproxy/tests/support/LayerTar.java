@@ -60,6 +60,11 @@ public final class LayerTar implements Closeable {
       this.mode = mode;
     }
 
+    /** The member name as written. */
+    public String name() {
+      return name;
+    }
+
     public static Entry dir(String name) {
       return new Entry(name.endsWith("/") ? name : name + "/", '5', 0755);
     }
