@@ -72,15 +72,7 @@ final class LayerFiles {
   }
 
   private int slot(PathName path) {
-    int mask = keys.length - 1;
-    int h = System.identityHashCode(path) * 0x9E3779B9;
-    int i = (h ^ (h >>> 16)) & mask;
-    for (PathName k; (k = keys[i]) != null; i = (i + 1) & mask) {
-      if (k == path) {
-        return i;
-      }
-    }
-    return i;
+    return PathSet.slot(keys, path);
   }
 
   private void grow() {

@@ -136,26 +136,20 @@ final class MergePlan {
    */
   private void planWhiteouts(FsTree tree, int keep) {
     List<FsTree.Hidden> hidden = new ArrayList<>(tree.hiddenKept);
-    int[] depths = new int[hidden.size()];
-    Integer[] order = new Integer[hidden.size()];
-    for (int i = 0; i < order.length; i++) {
-      order[i] = i;
-      depths[i] = hidden.get(i).path().depth();
-    }
-    java.util.Arrays.sort(order, Comparator.comparingInt(i -> depths[i]));
+    hidden.sort(Comparator.comparingInt(h -> h.path().depth())); // stable: same depth stays in the order hidden
     Set<PathName> hiddenRoots = Collections.newSetFromMap(new IdentityHashMap<>());
     Map<PathName, Boolean> opaqueDirs = new IdentityHashMap<>();
     Map<PathName, Boolean> hasNodesBelow = new IdentityHashMap<>();
     TreeSet<String> names = new TreeSet<>();
-    for (int i : order) {
-      PathName path = hidden.get(i).path();
+    for (FsTree.Hidden h : hidden) {
+      PathName path = h.path();
       if (path.isRoot()) {
         continue;
       }
       Node now = path.node;
       PathName target;
       if (now != null) {
-        if (!now.dir() || hidden.get(i).node().dir()) {
+        if (!now.dir() || h.node().dir()) {
           continue; // replaced by an entry of the squashed layer
         }
         // A directory of the squashed layers where a kept layer has a file or symlink. The squashed layer

@@ -41,6 +41,11 @@ final class PathSet {
   }
 
   private int slot(PathName path) {
+    return slot(keys, path);
+  }
+
+  /** Where {@code path} is in the open-addressing table {@code keys}, or the empty slot it would take. */
+  static int slot(PathName[] keys, PathName path) {
     int mask = keys.length - 1;
     int h = System.identityHashCode(path) * 0x9E3779B9;
     int i = (h ^ (h >>> 16)) & mask;
@@ -57,7 +62,7 @@ final class PathSet {
     keys = new PathName[old.length * 2];
     for (PathName k : old) {
       if (k != null) {
-        keys[slot(k)] = k;
+        keys[slot(keys, k)] = k;
       }
     }
   }
