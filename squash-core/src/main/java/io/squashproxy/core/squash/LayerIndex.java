@@ -80,22 +80,14 @@ public record LayerIndex(Digest layer, Digest diffId, long tarSize, List<Member>
       }
     }
 
+    /** Adds the next member. */
     public void add(Member m) {
-      add(m.name, m.type, m.size, m.linkName);
-    }
-
-    /** Adds the next member from its header. */
-    public void add(TarEntry e) {
-      add(e.name(), e.type(), e.size(), e.isHardlink() ? e.linkName() : "");
-    }
-
-    private void add(String name, byte type, long size, String linkName) {
       try {
         out.writeByte(1);
-        writeBytes(out, name);
-        out.writeByte(type);
-        out.writeLong(size);
-        writeBytes(out, linkName);
+        writeBytes(out, m.name);
+        out.writeByte(m.type);
+        out.writeLong(m.size);
+        writeBytes(out, m.linkName);
         count++;
       } catch (IOException e) {
         throw new UncheckedIOException(e);

@@ -15,6 +15,7 @@ import io.squashproxy.core.layer.CompressionPool;
 import io.squashproxy.core.layer.EntryPaths;
 import io.squashproxy.core.layer.Whiteouts;
 import io.squashproxy.core.tar.TarEntry;
+import io.squashproxy.core.tar.TarType;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -308,7 +309,7 @@ public final class Squasher {
       // AUFS bookkeeping: no file-system meaning
     } else if (Whiteouts.isWhiteout(base)) {
       tree.whiteout(whitedOut(tree.paths, path), layer);
-    } else if (path.isRoot() && type != io.squashproxy.core.tar.TarType.DIRECTORY) {
+    } else if (path.isRoot() && type != TarType.DIRECTORY) {
       throw new IllegalArgumentException("the root must be a directory");
     } else {
       tree.add(path, type, linkName, layer, ordinal);

@@ -169,7 +169,7 @@ final class TwoPassMerge {
           current = e.name();
           pathLimit.check(++paths, index, layer);
           Squasher.apply(tree, e, index, ordinal);
-          stored.add(e);
+          stored.add(LayerIndex.Member.of(e));
         }
         current = null;
         tee.transferTo(OutputStream.nullOutputStream());

@@ -63,10 +63,10 @@ class LayerIndexTest {
   @Test
   void theWriterMakesTheStoredFormFromHeadersAsTheyStreamBy() throws IOException {
     LayerIndex.Writer w = new LayerIndex.Writer(LAYER, INDEX.diffId());
-    w.add(TarEntry.of("./usr/", TarType.DIRECTORY, 0755, 0));
-    w.add(TarEntry.of("usr/caf\u00e9\u00ff", TarType.REGULAR, 0644, 1234567890123L));
-    w.add(TarEntry.of("usr/link", TarType.HARDLINK, 0644, 0).withLinkName("usr/caf\u00e9\u00ff"));
-    w.add(TarEntry.of("usr/.wh..wh..opq", TarType.REGULAR, 0, 0));
+    w.add(LayerIndex.Member.of(TarEntry.of("./usr/", TarType.DIRECTORY, 0755, 0)));
+    w.add(LayerIndex.Member.of(TarEntry.of("usr/caf\u00e9\u00ff", TarType.REGULAR, 0644, 1234567890123L)));
+    w.add(LayerIndex.Member.of(TarEntry.of("usr/link", TarType.HARDLINK, 0644, 0).withLinkName("usr/caf\u00e9\u00ff")));
+    w.add(LayerIndex.Member.of(TarEntry.of("usr/.wh..wh..opq", TarType.REGULAR, 0, 0)));
     byte[] stored = w.finish(10240);
     assertArrayEquals(INDEX.toBytes(), stored);
     assertEquals(INDEX, LayerIndex.fromBytes(stored, LAYER));
